@@ -139,7 +139,9 @@ class ConfigInvalid(KiwiError, ValueError):
 
 class TemplateError(KiwiError, ValueError):
     code = "TEMPLATE_ERROR"
-    default_hint = "Use ${params.x}, ${NAME}, ${secrets.X}, ${tool.*}, ${project.path}, or add ':-default'."
+    default_hint = (
+        "Use ${params.x}, ${NAME}, ${secrets.X}, ${tool.*}, ${project.path}, or add ':-default'."
+    )
 
 
 class SignatureMissing(KiwiError):
@@ -169,7 +171,9 @@ class LockfileMismatch(KiwiError):
 
 class PermissionDenied(KiwiError, PermissionError):
     code = "PERMISSION_DENIED"
-    default_hint = "Grant the capability in .ai/config/policy.yaml or the directive's <permissions>."
+    default_hint = (
+        "Grant the capability in .ai/config/policy.yaml or the directive's <permissions>."
+    )
 
 
 class TokenInvalid(KiwiError, PermissionError):

@@ -1,0 +1,69 @@
+"""Kiwi's Python tool runner: run ``execute(params, context)`` of one tool file.
+
+Usage: ``python -I _python_runner.py <tool.py>`` with the params JSON on stdin. Whatever the
+tool prints goes to stderr; only the JSON result is written to the real stdout. The file is
+executed from the bytes whose SHA-256 the kernel verified (``KIWI_TOOL_SHA256``), so a file
+swapped between the check and the run is refused. Imports stay minimal: start-up time is
+part of every Python tool call.
+"""
+
+import hashlib
+import json
+import os
+import sys
+import traceback
+import types
+
+
+def _fail(out, kind, message):
+    out.write(json.dumps({"ok": False, "error": {"type": kind, "message": message}}))
+    out.flush()
+    return 1
+
+
+def main():
+    out = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)  # anything the tool prints (even from C code) lands on stderr
+    if len(sys.argv) != 2:
+        return _fail(out, "UsageError", "usage: _python_runner.py <tool.py>")
+    path = sys.argv[1]
+    with open(path, "rb") as handle:
+        source = handle.read()
+    expected = os.environ.get("KIWI_TOOL_SHA256", "")
+    if expected and hashlib.sha256(source).hexdigest() != expected:
+        return _fail(out, "IntegrityError", f"{path} changed after it was verified")
+    try:
+        params = json.loads(sys.stdin.read() or "{}")
+        module = types.ModuleType("kiwi_tool")
+        module.__file__ = path
+        sys.modules["kiwi_tool"] = module
+        sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
+        exec(compile(source, path, "exec"), module.__dict__)
+        execute = getattr(module, "execute", None)
+        if not callable(execute):
+            return _fail(out, "ToolError", f"{path} defines no execute(params, context)")
+        context = {
+            "project_path": os.environ.get("KIWI_PROJECT_PATH"),
+            "tool_id": os.environ.get("KIWI_TOOL_ID"),
+            "thread_id": os.environ.get("KIWI_THREAD_ID") or None,
+            "token": os.environ.get("KIWI_TOKEN") or None,
+        }
+        result = execute(params, context)
+        if hasattr(result, "__await__"):
+            import asyncio
+
+            async def _await(awaitable):
+                return await awaitable
+
+            result = asyncio.run(_await(result))
+        text = json.dumps(result)
+    except Exception as exc:  # the tool's own failure becomes a result, traceback to stderr
+        traceback.print_exc()
+        return _fail(out, type(exc).__name__, str(exc))
+    out.write(text)
+    out.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

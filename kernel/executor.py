@@ -1,0 +1,391 @@
+"""The executor: one ``execute`` from an id and params to a result envelope (SPEC §5).
+
+Order, before any effect: resolve the chain → verify every link → validate params →
+capabilities (``requires``) → lockfile → merge + template → ``config_schema`` of every link →
+the effect gate (host / command). Then the primitive runs, the result is redacted, and one
+audit line is written whatever happened.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from kernel.chain import Chain, resolve_chain
+from kernel.envelope import error_envelope, ok_envelope
+from kernel.errors import KiwiError, PermissionDenied
+from kernel.integrity import Verifier
+from kernel.locking import LockCheck, check_lockfile
+from kernel.merge import merge_configs
+from kernel.params import check_config, validate_params
+from kernel.redact import Redactor
+from kernel.settings import Settings
+from kernel.store import ItemStore, LoadedItem, Space, SpaceName
+from kernel.templating import TemplateContext, bind_link, env_names, render
+from kernel.trust.audit import AuditLog, params_digest
+from kernel.trust.capabilities import CapabilitySet, exec_capability, http_capability
+
+if TYPE_CHECKING:
+    from primitives.http_client import HttpClient
+
+    from kernel.services.auth import AuthStore
+
+__all__ = ["Kernel", "Plan"]
+
+EventHook = Callable[[dict[str, Any]], None]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Plan:
+    """Everything decided before the primitive runs."""
+
+    chain: Chain
+    params: dict[str, Any]
+    config: dict[str, Any]
+    env: dict[str, str]
+    secret_values: tuple[str, ...]
+    caps_used: tuple[str, ...]
+    warnings: tuple[str, ...]
+    lockfile: LockCheck
+
+
+class Kernel:
+    """One project's kernel: stores, services and the executor, shared across calls."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        caps: CapabilitySet | None = None,
+        clock: Callable[[], float] = time.time,
+        session: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.session = session or uuid.uuid4().hex[:12]
+        self.store = ItemStore(
+            [
+                Space(name="project", root=settings.project_root / ".ai"),
+                Space(name="user", root=settings.user_space),
+                Space(name="system", root=settings.system_root),
+            ]
+        )
+        self.verifier = Verifier(settings)
+        self._caps = caps
+        self._http: HttpClient | None = None
+        self._auth: AuthStore | None = None
+        self.audit = AuditLog(settings.project_root / ".ai" / "logs" / "audit", clock)
+
+    # --- services -----------------------------------------------------------------------
+
+    @property
+    def caps(self) -> CapabilitySet:
+        """The top-level caller's capabilities (the project's policy unless given)."""
+        if self._caps is None:
+            from kernel.trust.policy import load_policy
+
+            self._caps = load_policy(self.settings.project_root)
+        return self._caps
+
+    @property
+    def http(self) -> HttpClient:
+        if self._http is None:
+            from primitives.http_client import HttpClient
+
+            self._http = HttpClient()
+        return self._http
+
+    @property
+    def auth(self) -> AuthStore:
+        if self._auth is None:
+            from kernel.services.auth import open_auth_store
+
+            self._auth = open_auth_store(
+                self.settings.user_space,
+                backend=self.settings.auth_backend,
+                clock=self.clock,
+                http=self.http,
+            )
+        return self._auth
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    # --- resolution -----------------------------------------------------------------------
+
+    def load_tool(
+        self, tool_id: str, within: Sequence[SpaceName] = ("project", "user", "system")
+    ) -> LoadedItem:
+        loaded = self.store.load("tool", tool_id, within=within)
+        return loaded
+
+    def resolve(self, tool_id: str) -> Chain:
+        """Resolve and verify a tool's chain.
+
+        Raises:
+            KiwiError: ITEM_NOT_FOUND, AMBIGUOUS_ID, PARSE_ERROR, CHAIN_BROKEN, or a
+                signature/integrity error of a link.
+        """
+        self.store.refresh()
+        asked = self.store.load("tool", tool_id)
+        chain = resolve_chain(asked, lambda i, within: self.store.load("tool", i, within=within))
+        return chain
+
+    def verify_chain(self, chain: Chain) -> list[str]:
+        """Verify every link; returns warnings (``hash``/``off`` policies)."""
+        warnings: list[str] = []
+        for link in chain.links:
+            try:
+                warning = self.verifier.check(link)
+            except KiwiError as err:
+                raise err.with_context(chain=chain.ids, at=link.file.id) from None
+            if warning:
+                warnings.append(warning)
+        return warnings
+
+    async def plan(
+        self,
+        tool_id: str,
+        params: Mapping[str, Any],
+        *,
+        caps: CapabilitySet | None = None,
+        thread_id: str | None = None,
+        locked: bool = False,
+        fetch_auth: bool = True,
+    ) -> Plan:
+        """Everything up to the effect: SPEC §5.2 in order.
+
+        ``fetch_auth=False`` (``kiwi resolve``) puts a placeholder where the credential goes
+        instead of reading (and maybe refreshing) it.
+
+        Raises:
+            KiwiError: the first check that failed, with the chain filled in.
+        """
+        chain = self.resolve(tool_id)
+        ids = list(chain.ids)
+        try:
+            return await self._plan(chain, params, caps or self.caps, thread_id, locked, fetch_auth)
+        except KiwiError as err:
+            raise err.with_context(chain=ids) from None
+
+    async def _plan(
+        self,
+        chain: Chain,
+        params: Mapping[str, Any],
+        caps: CapabilitySet,
+        thread_id: str | None,
+        locked: bool,
+        fetch_auth: bool,
+    ) -> Plan:
+        warnings = self.verify_chain(chain)
+        asked_link = chain.links[0]
+        asked = chain.asked
+        checked = validate_params(
+            asked.parameters, dict(params), tool_id=asked.id, label=asked_link.file.label
+        )
+        required = [cap for tool in chain.tools for cap in tool.requires]
+        missing = caps.missing(required)
+        if missing:
+            raise PermissionDenied(
+                f"missing capability {missing[0]} (required by the chain of {asked.id})",
+                hint=f"Grant '{missing[0]}' in .ai/config/policy.yaml.",
+                details={"missing": missing},
+            )
+        lock = check_lockfile(self, chain, locked=locked)
+        warnings.extend(lock.warnings)
+
+        tools = chain.tools
+        configs = [
+            bind_link(tool.config, _link_vars(link))
+            for tool, link in zip(tools, chain.links, strict=True)
+        ]
+        merged = merge_configs(reversed(configs))
+        env_config = merge_configs(reversed([tool.env_config for tool in tools]))
+        declared = sorted({name for tool in tools for name in tool.secrets})
+        resolved = self.env_resolver().resolve(
+            env_config=env_config,
+            config_env={},
+            wanted=env_names(merged),
+            secrets=declared,
+        )
+        secrets: dict[str, str] = {}
+        for name in declared:
+            value = await self.auth.get_secret(name)
+            if value is None:
+                value = resolved.dotenv_secrets.get(name)
+            if value is not None:
+                secrets[name] = value
+        asked_path = asked_link.file.path
+        ctx = TemplateContext(
+            params=checked,
+            env=resolved.env,
+            secrets=secrets,
+            tool={
+                "path": str(asked_path),
+                "dir": str(asked_path.parent),
+                "id": asked.id,
+                "sha256": asked_link.sha256,
+            },
+            project_path=str(self.settings.project_root),
+            user_path=str(self.settings.user_space),
+            thread_id=thread_id,
+        )
+        templated = render(merged, ctx)
+        config: dict[str, Any] = templated.value
+        secret_values = [secrets[name] for name in templated.secrets_used if name in secrets]
+        auth = next((tool.auth for tool in tools if tool.auth), None)
+        if auth is not None:
+            if fetch_auth:
+                token = await self.auth.get_token(str(auth["service"]), auth.get("scope"))
+                secret_values.append(token)
+            else:
+                token = "<credential>"
+            header = str(auth.get("header", "Authorization"))
+            scheme = str(auth.get("scheme", "Bearer"))
+            config.setdefault("headers", {})[header] = f"{scheme} {token}" if scheme else token
+        env = dict(resolved.env)
+        for name in declared:
+            if name in secrets and chain.primitive == "primitives/subprocess":
+                env[name] = secrets[name]
+                secret_values.append(secrets[name])
+        for tool, link in zip(tools, chain.links, strict=True):
+            if tool.config_schema:
+                check_config(tool.config_schema, config, link_id=tool.id, label=link.file.label)
+        effect_caps = self._effect_caps(chain, config)
+        missing = caps.missing(effect_caps)
+        if missing:
+            raise PermissionDenied(
+                f"missing capability {missing[0]} for the effect of {chain.asked.id}",
+                hint=f"Grant '{missing[0]}' in .ai/config/policy.yaml (or narrow the call).",
+                details={"missing": missing},
+            )
+        return Plan(
+            chain=chain,
+            params=checked,
+            config=config,
+            env=env,
+            secret_values=tuple(secret_values),
+            caps_used=tuple(dict.fromkeys([*required, *effect_caps])),
+            warnings=tuple(warnings),
+            lockfile=lock,
+        )
+
+    def env_resolver(self) -> Any:
+        from kernel.services.env import EnvResolver
+
+        return EnvResolver(
+            host_env=self.settings.host_env,
+            project_path=self.settings.project_root,
+            user_space=self.settings.user_space,
+        )
+
+    def _effect_caps(self, chain: Chain, config: Mapping[str, Any]) -> list[str]:
+        if chain.primitive == "primitives/http_client":
+            return [http_capability(str(config["url"]))]
+        caps = [exec_capability(str(config["command"]))]
+        for tool, link in zip(chain.tools, chain.links, strict=True):
+            if link.file.space == "project":
+                for rel in tool.files:
+                    path = (link.file.path.parent / rel).resolve()
+                    try:
+                        inside = path.relative_to(self.settings.project_root.resolve())
+                    except ValueError:
+                        continue
+                    caps.append(f"fs.read:{inside.as_posix()}")
+        return caps
+
+    # --- execution -----------------------------------------------------------------------
+
+    async def execute(
+        self,
+        tool_id: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        dry_run: bool = False,
+        caps: CapabilitySet | None = None,
+        thread_id: str | None = None,
+        locked: bool = False,
+        on_event: EventHook | None = None,
+    ) -> dict[str, Any]:
+        """Run a tool and return its envelope; never raises a ``KiwiError``."""
+        from kernel.dispatch import run_http, run_subprocess
+
+        started = time.perf_counter()
+        params = dict(params or {})
+        meta: dict[str, Any] = {"chain": [], "primitive": None}
+        redactor = Redactor(())
+        plan: Plan | None = None
+        envelope: dict[str, Any]
+        try:
+            plan = await self.plan(tool_id, params, caps=caps, thread_id=thread_id, locked=locked)
+            redactor = Redactor(plan.secret_values)
+            meta.update(chain=list(plan.chain.ids), primitive=plan.chain.primitive)
+            if plan.warnings:
+                meta["warnings"] = list(plan.warnings)
+            meta["lockfile"] = plan.lockfile.status
+            if dry_run:
+                data: Any = {"dry_run": True, "params": plan.params, "config": plan.config}
+            elif plan.chain.primitive == "primitives/subprocess":
+                data, meta["process"] = await run_subprocess(
+                    plan.config, env=plan.env, params=plan.params, on_event=on_event
+                )
+            else:
+                data, meta["http"] = await run_http(
+                    plan.config,
+                    client=self.http,
+                    project_path=self.settings.project_root,
+                    on_event=on_event,
+                )
+            if plan.chain.asked.mutates_state and not dry_run:
+                meta["checkpoint_recommended"] = True
+            envelope = ok_envelope(data, meta)
+        except KiwiError as err:
+            if not meta["chain"]:
+                meta["chain"] = list(err.chain)
+            envelope = error_envelope(err, meta)
+        meta["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
+        envelope["meta"] = meta
+        envelope = redactor.redact_value(envelope)
+        self._audit(tool_id, params, plan, envelope, thread_id)
+        return envelope
+
+    def _audit(
+        self,
+        tool_id: str,
+        params: Mapping[str, Any],
+        plan: Plan | None,
+        envelope: Mapping[str, Any],
+        thread_id: str | None,
+    ) -> None:
+        error = envelope.get("error") or {}
+        denied = error.get("code") in (
+            "PERMISSION_DENIED",
+            "SIGNATURE_MISSING",
+            "INTEGRITY_FAILED",
+            "SIGNATURE_UNTRUSTED",
+            "LOCKFILE_MISMATCH",
+        )
+        self.audit.append(
+            {
+                "session": self.session,
+                "thread": thread_id,
+                "item": tool_id,
+                "chain": envelope["meta"].get("chain", []),
+                "params_sha256": params_digest(params),
+                "decision": "deny" if denied else "allow",
+                "reason": error.get("code") if denied else None,
+                "caps_used": list(plan.caps_used) if plan else [],
+                "outcome": "ok" if envelope["ok"] else error.get("code"),
+                "duration_ms": envelope["meta"].get("duration_ms"),
+            }
+        )
+
+
+def _link_vars(link: LoadedItem) -> dict[str, str]:
+    path = link.file.path
+    return {"path": str(path), "dir": str(path.parent), "id": link.file.id}

@@ -1,0 +1,124 @@
+"""Link verification: the system space by manifest, the other spaces by signature (SPEC §9.3).
+
+Checks run on the bytes actually read for this call; results are memoized by those bytes'
+hash (and the extra files' hashes), so an unchanged link costs one dictionary lookup.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kernel.errors import IntegrityFailed, ParseError
+from kernel.items import Tool
+from kernel.store import LoadedItem
+
+if TYPE_CHECKING:
+    from kernel.settings import Settings
+
+__all__ = ["Verifier", "extra_files_of"]
+
+
+def extra_files_of(loaded: LoadedItem) -> list[tuple[str, bytes]]:
+    """The bytes of the extra files a tool names (``files:``), by relative path.
+
+    Raises:
+        IntegrityFailed: a listed file is missing or leaves the tool's folder.
+    """
+    item = loaded.item
+    if not isinstance(item, Tool) or not item.files:
+        return []
+    folder = loaded.file.path.parent
+    real_folder = folder.resolve()
+    out: list[tuple[str, bytes]] = []
+    for rel in item.files:
+        path = folder / rel
+        if not path.resolve().is_relative_to(real_folder):
+            raise IntegrityFailed(
+                f"{loaded.file.label}: extra file {rel!r} leaves the tool's folder",
+                item_id=item.id,
+            )
+        try:
+            out.append((rel, path.read_bytes()))
+        except OSError:
+            raise IntegrityFailed(
+                f"{loaded.file.label}: extra file {rel!r} is missing",
+                item_id=item.id,
+                hint=f"Restore {rel} next to the tool, or remove it from 'files'.",
+            ) from None
+    return out
+
+
+class Verifier:
+    """Applies the verification policy to loaded items."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._manifest: dict[str, Any] | None = None
+        self._trusted: dict[str, Any] | None = None
+        self._memo: dict[tuple[str, ...], str | None] = {}
+
+    def trusted_keys(self) -> dict[str, Any]:
+        if self._trusted is None:
+            from kernel.trust.keys import TrustStore
+
+            self._trusted = dict(TrustStore(self.settings.user_space).trusted_keys())
+        return self._trusted
+
+    def forget_keys(self) -> None:
+        """Re-read the trust store next time (after ``kiwi trust add``)."""
+        self._trusted = None
+        self._memo.clear()
+
+    def check(self, loaded: LoadedItem) -> str | None:
+        """Verify one item; returns a warning to show, or None.
+
+        Raises:
+            SignatureMissing, IntegrityFailed, SignatureUntrusted, ParseError.
+        """
+        extra = extra_files_of(loaded)
+        key = (
+            loaded.file.label,
+            loaded.sha256,
+            self.settings.verify,
+            *(hashlib.sha256(data).hexdigest() for _, data in extra),
+        )
+        if key in self._memo:
+            return self._memo[key]
+        if loaded.file.space == "system":
+            self._check_system(loaded, extra)
+            warning = None
+        else:
+            from kernel.trust.signing import verify_item
+
+            result = verify_item(
+                loaded.data,
+                ext=loaded.file.ext,
+                kind=loaded.file.kind,
+                item_id=loaded.file.id,
+                extra_files=extra,
+                policy=self.settings.verify,
+                trusted_keys=self.trusted_keys(),
+            )
+            warning = result.warning
+        self._memo[key] = warning
+        return warning
+
+    def _check_system(self, loaded: LoadedItem, extra: list[tuple[str, bytes]]) -> None:
+        from kernel.trust.manifest import check_file, load_manifest
+
+        root = self.settings.system_root
+        if self._manifest is None:
+            try:
+                self._manifest = load_manifest(root)
+            except (OSError, ParseError, ValueError):
+                raise IntegrityFailed(
+                    f"the system space at {root} has no readable manifest.json",
+                    hint="Reinstall Kiwi (pip install --force-reinstall kiwi-mcp).",
+                ) from None
+        rel = loaded.file.path.relative_to(root).as_posix()
+        check_file(self._manifest, rel, loaded.data)
+        base = Path(rel).parent
+        for name, data in extra:
+            check_file(self._manifest, (base / name).as_posix(), data)

@@ -1,0 +1,390 @@
+"""Find the interpreter a runtime runs with (SPEC §7, §8.1): the ``env_config.interpreter`` part.
+
+Four resolver types, each with ``var`` (the variable that receives the found path),
+``search`` (where to look first) and ``fallback`` (what to use when the search finds nothing):
+
+``venv_python``
+    ``search`` lists venv folders relative to the project (default ``.venv``, ``venv``); the
+    first holding ``bin/python`` (``Scripts/python.exe`` on Windows) wins. The path is returned
+    as found — never with symlinks resolved, because a venv's python *is* a symlink and
+    resolving it would leave the venv. ``var`` defaults to ``KIWI_PYTHON``.
+``node_modules``
+    ``<project>/<search entry>/.bin/<binary>`` (default search ``node_modules``, default
+    binary ``node``). ``var`` defaults to ``KIWI_NODE``.
+``system_binary``
+    ``binary`` (required) in the ``search`` folders, then on the host ``PATH`` (honouring
+    ``PATHEXT`` on Windows).
+``version_manager``
+    ``manager: pyenv|nvm|rbenv|asdf``, ``binary``, optional ``version`` (else the project's
+    ``.python-version`` / ``.nvmrc`` / ``.ruby-version`` / ``.tool-versions``, then the
+    manager's global default). Returns the real install, never a shim:
+    ``<root>/versions/<v>/bin/<binary>`` (pyenv, rbenv), ``<root>/versions/node/v<v>/bin/<binary>``
+    (nvm), ``<root>/installs/<plugin>/<v>/bin/<binary>`` (asdf). The root comes from
+    ``PYENV_ROOT`` / ``NVM_DIR`` / ``RBENV_ROOT`` / ``ASDF_DATA_DIR``, else ``~/.pyenv`` and so on;
+    ``search`` adds roots to try first. A partial version (``3.11``) picks the highest
+    installed match.
+
+``fallback`` is ``kernel`` (the kernel's own Python), ``system`` (the binary — ``python3``
+for ``venv_python`` — on the host ``PATH``) or an explicit path (absolute, or relative to
+the project). Nothing found and no usable fallback → :class:`~kernel.errors.ExecutionFailed`
+listing every path tried.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Any
+
+from kernel.errors import ConfigInvalid, ExecutionFailed
+
+__all__ = ["RESOLVER_TYPES", "FoundInterpreter", "InterpreterFinder", "InterpreterSpec"]
+
+RESOLVER_TYPES = ("venv_python", "node_modules", "system_binary", "version_manager")
+_MANAGERS = ("pyenv", "nvm", "rbenv", "asdf")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_DEFAULT_SEARCH = {"venv_python": (".venv", "venv"), "node_modules": ("node_modules",)}
+_DEFAULT_BINARY = {"venv_python": "python", "node_modules": "node"}
+_MANAGER_BINARY = {"pyenv": "python", "nvm": "node", "rbenv": "ruby", "asdf": None}
+_ASDF_PLUGIN = {"python": "python", "python3": "python", "node": "nodejs", "ruby": "ruby"}
+_FIELDS = ("type", "var", "search", "fallback", "binary", "manager", "version", "plugin")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class InterpreterSpec:
+    """One ``env_config.interpreter`` mapping, checked."""
+
+    type: str
+    var: str
+    search: tuple[str, ...] = ()
+    fallback: str | None = None
+    binary: str | None = None
+    manager: str | None = None
+    version: str | None = None
+    plugin: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: Any, *, where: str = "env_config.interpreter") -> InterpreterSpec:
+        """Check every field; errors name its path (``<where>.<field>``).
+
+        Raises:
+            ConfigInvalid: a missing, unknown or mistyped field.
+        """
+        if not isinstance(data, Mapping):
+            raise _invalid(where, f"expected a mapping, got {_kind(data)}")
+        for key in data:
+            if key not in _FIELDS:
+                raise _invalid(f"{where}.{key}", f"unknown field (known: {', '.join(_FIELDS)})")
+        kind = data.get("type")
+        if kind not in RESOLVER_TYPES:
+            raise _invalid(f"{where}.type", f"expected one of {', '.join(RESOLVER_TYPES)}")
+        fields = {key: _opt_str(data, key, where) for key in _FIELDS if key not in ("search",)}
+        search = data.get("search", _DEFAULT_SEARCH.get(kind, ()))
+        if not isinstance(search, list | tuple) or not all(isinstance(s, str) for s in search):
+            raise _invalid(f"{where}.search", f"expected a list of strings, got {_kind(search)}")
+        manager = fields["manager"]
+        if kind == "version_manager" and manager not in _MANAGERS:
+            raise _invalid(f"{where}.manager", f"expected one of {', '.join(_MANAGERS)}")
+        binary = fields["binary"] or _DEFAULT_BINARY.get(kind)
+        if kind == "version_manager" and not binary:
+            binary = _MANAGER_BINARY.get(manager or "")
+        if not binary:
+            raise _invalid(f"{where}.binary", f"required for type {kind}")
+        var = fields["var"] or _default_var(kind, binary)
+        if not _ENV_NAME.match(var):
+            raise _invalid(f"{where}.var", "expected an environment variable name")
+        return cls(
+            type=str(kind),
+            var=var,
+            search=tuple(search),
+            fallback=fields["fallback"],
+            binary=binary,
+            manager=manager,
+            version=fields["version"],
+            plugin=fields["plugin"],
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": self.type, "var": self.var, "search": list(self.search)}
+        for key in ("fallback", "binary", "manager", "version", "plugin"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = value
+        return out
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class FoundInterpreter:
+    """Where the interpreter is; ``venv`` is the venv folder when one was used."""
+
+    path: str
+    how: str
+    venv: str | None = None
+
+
+class InterpreterFinder:
+    """Looks for interpreters on disk; reads, never writes. ``platform`` as ``sys.platform``."""
+
+    def __init__(
+        self,
+        *,
+        host_env: Mapping[str, str],
+        project_path: Path,
+        platform: str,
+        kernel_python: str,
+        read_text: Callable[[Path], str | None],
+    ) -> None:
+        self._windows = platform == "win32"
+        self._host = {k.upper(): v for k, v in host_env.items()} if self._windows else host_env
+        self._project = project_path
+        self._kernel_python = kernel_python
+        self._read_text = read_text
+
+    def find(self, spec: InterpreterSpec) -> FoundInterpreter:
+        """The interpreter ``spec`` asks for.
+
+        Raises:
+            ExecutionFailed: nothing found and no usable fallback; the hint lists what was tried.
+        """
+        searched: list[str] = []
+        binary = spec.binary or ""
+        found: FoundInterpreter | None
+        if spec.type == "venv_python":
+            found = self._venv(spec, searched)
+        elif spec.type == "node_modules":
+            folders = [self._under(self._project, entry) / ".bin" for entry in spec.search]
+            found = self._in_folders(folders, binary, searched, how="node_modules")
+        elif spec.type == "system_binary":
+            folders = [self._under(self._project, entry) for entry in spec.search]
+            found = self._in_folders(folders + self._path_folders(), binary, searched, how="path")
+        else:
+            found = self._version_manager(spec, binary, searched)
+        if found is None:
+            found = self._fallback(spec, searched)
+        if found is None:
+            what = "virtualenv python" if spec.type == "venv_python" else f"'{binary}'"
+            raise ExecutionFailed(
+                f"no {what} found for env_config.interpreter (type {spec.type})",
+                hint=f"Searched: {', '.join(searched) or 'nothing'}. Install it there, or set "
+                "env_config.interpreter.fallback (kernel, system or a path).",
+                details={"searched": searched},
+            )
+        return found
+
+    # -- the four types -----------------------------------------------------------------
+
+    def _venv(self, spec: InterpreterSpec, searched: list[str]) -> FoundInterpreter | None:
+        relative = ("Scripts", "python.exe") if self._windows else ("bin", "python")
+        for entry in spec.search:
+            venv = self._under(self._project, entry)
+            candidate = venv.joinpath(*relative)
+            searched.append(str(candidate))
+            if self._is_executable(candidate):
+                return FoundInterpreter(path=str(candidate), how="venv", venv=str(venv))
+        return None
+
+    def _version_manager(
+        self, spec: InterpreterSpec, binary: str, searched: list[str]
+    ) -> FoundInterpreter | None:
+        manager = spec.manager or ""
+        version = spec.version or self._version_from_files(manager, spec, binary)
+        if not version:
+            searched.append(f"a {manager} version (set version:, or {_VERSION_FILE[manager]})")
+            return None
+        version = version.removeprefix("ruby-") if manager == "rbenv" else version
+        version = version.removeprefix("v") if manager == "nvm" else version
+        for root in self._manager_roots(manager, spec):
+            installs, prefix = self._installs(manager, root, spec, binary)
+            picked = _pick_version(installs, version, prefix)
+            if picked is None:
+                searched.append(str(installs / f"{prefix}{version}"))
+                continue
+            folders = [installs / picked / "bin"]
+            if self._windows:
+                folders.append(installs / picked)
+            found = self._in_folders(folders, binary, searched, how=f"version_manager:{manager}")
+            if found is not None:
+                return found
+        return None
+
+    def _version_from_files(self, manager: str, spec: InterpreterSpec, binary: str) -> str | None:
+        files = [self._project / _VERSION_FILE[manager]]
+        roots = list(self._manager_roots(manager, spec))
+        if manager in ("pyenv", "rbenv"):
+            files += [root / "version" for root in roots]
+        elif manager == "nvm":
+            files += [root / "alias" / "default" for root in roots]
+        elif self._home() is not None:
+            files.append(Path(str(self._home())) / ".tool-versions")
+        for file in files:
+            text = self._read_text(file)
+            if text is None:
+                continue
+            for line in text.splitlines():
+                words = line.split("#", 1)[0].split()
+                if not words:
+                    continue
+                if manager != "asdf":
+                    return words[0]
+                if words[0] == (spec.plugin or _ASDF_PLUGIN.get(binary, binary)) and len(words) > 1:
+                    return words[1]
+        return None
+
+    def _manager_roots(self, manager: str, spec: InterpreterSpec) -> list[Path]:
+        roots = [self._under(self._project, entry) for entry in spec.search]
+        names = {
+            "pyenv": ("PYENV_ROOT",),
+            "nvm": ("NVM_DIR", "NVM_HOME"),
+            "rbenv": ("RBENV_ROOT",),
+            "asdf": ("ASDF_DATA_DIR",),
+        }[manager]
+        for name in names:
+            value = self._host.get(name)
+            if value:
+                roots.append(Path(value))
+        home = self._home()
+        if home is not None:
+            default = {"pyenv": ".pyenv", "nvm": ".nvm", "rbenv": ".rbenv", "asdf": ".asdf"}
+            roots.append(Path(home) / default[manager])
+            if self._windows and manager == "pyenv":
+                roots.append(Path(home) / ".pyenv" / "pyenv-win")
+        if self._windows and manager == "nvm" and self._host.get("APPDATA"):
+            roots.append(Path(self._host["APPDATA"]) / "nvm")
+        return list(dict.fromkeys(roots))
+
+    def _installs(
+        self, manager: str, root: Path, spec: InterpreterSpec, binary: str
+    ) -> tuple[Path, str]:
+        if manager == "nvm":
+            # nvm-windows keeps v<version> folders directly under its root.
+            nested = root / "versions" / "node"
+            return (nested if not self._windows or nested.is_dir() else root), "v"
+        if manager == "asdf":
+            return root / "installs" / (spec.plugin or _ASDF_PLUGIN.get(binary, binary)), ""
+        return root / "versions", ""
+
+    # -- shared helpers -----------------------------------------------------------------
+
+    def _fallback(self, spec: InterpreterSpec, searched: list[str]) -> FoundInterpreter | None:
+        fallback = spec.fallback
+        if fallback is None:
+            return None
+        if fallback == "kernel":
+            candidate = Path(self._kernel_python) if self._kernel_python else None
+            if candidate is not None and candidate.is_absolute() and candidate.is_file():
+                return FoundInterpreter(path=str(candidate), how="fallback:kernel")
+            searched.append(f"the kernel's python ({self._kernel_python or 'unknown'})")
+            return None
+        if fallback == "system":
+            names = [spec.binary or ""]
+            if spec.type == "venv_python":
+                names = ["python", "python3"] if self._windows else ["python3"]
+            for name in names:
+                found = self._in_folders(
+                    self._path_folders(), name, searched, how="fallback:system"
+                )
+                if found is not None:
+                    return found
+            return None
+        path = self._under(self._project, fallback)
+        searched.append(str(path))
+        if self._is_executable(path):
+            return FoundInterpreter(path=str(path), how="fallback:path")
+        return None
+
+    def _in_folders(
+        self, folders: Sequence[Path], binary: str, searched: list[str], *, how: str
+    ) -> FoundInterpreter | None:
+        for folder in folders:
+            for name in self._file_names(binary):
+                candidate = folder / name
+                searched.append(str(candidate))
+                if self._is_executable(candidate):
+                    return FoundInterpreter(path=str(candidate), how=how)
+        return None
+
+    def _file_names(self, binary: str) -> list[str]:
+        if not self._windows:
+            return [binary]
+        extensions = [e for e in self._host.get("PATHEXT", ".COM;.EXE;.BAT;.CMD").split(";") if e]
+        if any(binary.lower().endswith(ext.lower()) for ext in extensions):
+            return [binary]
+        return [binary + ext.lower() for ext in extensions]
+
+    def _path_folders(self) -> list[Path]:
+        separator = ";" if self._windows else ":"
+        raw = self._host.get("PATH", "")
+        # An empty PATH entry means "the current folder": never look there.
+        return [Path(entry) for entry in raw.split(separator) if entry]
+
+    def _under(self, base: Path, entry: str) -> Path:
+        pure = PureWindowsPath(entry) if self._windows else PurePosixPath(entry)
+        if pure.is_absolute() or Path(entry).is_absolute():
+            return Path(entry)
+        return base.joinpath(*pure.parts).absolute()
+
+    def _home(self) -> str | None:
+        if self._windows:
+            return self._host.get("USERPROFILE") or self._host.get("HOME")
+        return self._host.get("HOME")
+
+    def _is_executable(self, path: Path) -> bool:
+        if not path.is_file():
+            return False
+        return self._windows or os.access(path, os.X_OK)
+
+
+_VERSION_FILE = {
+    "pyenv": ".python-version",
+    "nvm": ".nvmrc",
+    "rbenv": ".ruby-version",
+    "asdf": ".tool-versions",
+}
+
+
+def _pick_version(installs: Path, version: str, prefix: str) -> str | None:
+    """The folder under ``installs`` for ``version``: exact, else the highest ``version.*``."""
+    if (installs / f"{prefix}{version}").is_dir():
+        return f"{prefix}{version}"
+    try:
+        names = [entry.name for entry in installs.iterdir() if entry.is_dir()]
+    except OSError:
+        return None
+    matches = [n for n in names if n.startswith(f"{prefix}{version}.")]
+    return max(matches, key=_version_key) if matches else None
+
+
+def _version_key(name: str) -> tuple[tuple[int, str], ...]:
+    return tuple((int(p), "") if p.isdigit() else (-1, p) for p in re.split(r"[.\-]", name))
+
+
+def _default_var(kind: str, binary: str) -> str:
+    if kind == "venv_python":
+        return "KIWI_PYTHON"
+    if kind == "node_modules":
+        return "KIWI_NODE"
+    return "KIWI_" + re.sub(r"[^A-Za-z0-9]", "_", binary).upper()
+
+
+def _opt_str(data: Mapping[str, Any], key: str, where: str) -> str | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise _invalid(f"{where}.{key}", f"expected a non-empty string, got {_kind(value)}")
+    return value
+
+
+def _kind(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _invalid(path: str, problem: str) -> ConfigInvalid:
+    return ConfigInvalid(
+        f"{path}: {problem}",
+        hint="See the env_config format in kernel/services/interpreters.py.",
+        details={"field": path},
+    )

@@ -1,0 +1,439 @@
+"""Lockfiles: chains pinned by version and content hash, and their folders (SPEC §8.3).
+
+A lockfile is ``<root>/<id>@<version>.lock.json`` (the id's ``/`` kept as sub-folders).
+Its bytes are deterministic — sorted keys, two-space indent, a trailing newline, no
+timestamps — so re-freezing an unchanged chain changes nothing. When each was frozen lives
+only in the root's ``.index.json``::
+
+    {"index_version": 1,
+     "entries": {"llm/anthropic@1.0.0.lock.json": {"frozen_at": "2026-01-02T03:04:05Z",
+                                                   "root_id": "llm/anthropic",
+                                                   "version": "1.0.0"}}}
+
+Writes are atomic (see :mod:`kernel.services.atomic`) and serialised per root by an
+exclusive ``flock`` on ``.index.lock``, so concurrent freezes and crashed writers never
+leave a torn lockfile or index.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from kernel.errors import InvalidId, LockfileError
+from kernel.services.atomic import atomic_write, clean_stale_temps, exclusive_lock
+from kernel.services.lockdiff import Drift, compare
+
+__all__ = [
+    "LOCKFILE_VERSION",
+    "Drift",
+    "LockedLink",
+    "Lockfile",
+    "LockfileEntry",
+    "LockfileStore",
+    "compare",
+]
+
+LOCKFILE_VERSION = 1
+_INDEX_VERSION = 1
+_SUFFIX = ".lock.json"
+_SEGMENT = re.compile(r"[a-z0-9][a-z0-9_.-]*\Z")
+_VERSION = re.compile(r"[0-9A-Za-z][0-9A-Za-z.+_-]*\Z")
+_SHA256 = re.compile(r"[0-9a-f]{64}\Z")
+_SPACES = ("project", "user", "system")
+# LockfileStore.list shadows the builtin inside the class body; these aliases sidestep it.
+_PathList = list[Path]
+_LockfileList = list["Lockfile"]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LockedLink:
+    """One link of a locked chain."""
+
+    id: str
+    version: str
+    space: str
+    integrity: str
+    executor_id: str | None
+
+    @classmethod
+    def from_dict(cls, data: Any, *, where: str) -> LockedLink:
+        """Check every field; errors name the field path.
+
+        Raises:
+            LockfileError: a missing, unknown or mistyped field.
+        """
+        _check_keys(data, ("id", "version", "space", "integrity", "executor_id"), where)
+        space = _string(data, "space", where)
+        if space not in _SPACES:
+            raise _bad(f"{where}.space", f"expected one of {', '.join(_SPACES)}, got {space!r}")
+        executor = data["executor_id"]
+        if executor is not None and not isinstance(executor, str):
+            raise _bad(f"{where}.executor_id", f"expected a string or null, got {_kind(executor)}")
+        return cls(
+            id=_string(data, "id", where),
+            version=_string(data, "version", where),
+            space=space,
+            integrity=_integrity(data, where),
+            executor_id=executor,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "version": self.version,
+            "space": self.space,
+            "integrity": self.integrity,
+            "executor_id": self.executor_id,
+        }
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Lockfile:
+    """A frozen chain. ``root`` is ``{id, version, integrity}`` of the asked tool (the first
+    link), ``kernel`` is ``{version}``, ``pins`` maps names to canonical hashes."""
+
+    root: Mapping[str, str]
+    chain: tuple[LockedLink, ...]
+    kernel: Mapping[str, str]
+    pins: Mapping[str, str] = field(default_factory=dict)
+    lockfile_version: int = LOCKFILE_VERSION
+
+    @classmethod
+    def from_dict(cls, data: Any, *, where: str = "lockfile") -> Lockfile:
+        """Check every field (errors name the field path, e.g. ``chain[1].integrity``).
+
+        Raises:
+            LockfileError: an unsupported ``lockfile_version`` or a bad field.
+        """
+        keys = ("lockfile_version", "root", "chain", "kernel", "pins")
+        _check_keys(data, keys, where)
+        version = data["lockfile_version"]
+        if version != LOCKFILE_VERSION or isinstance(version, bool):
+            raise _bad(
+                f"{where}.lockfile_version",
+                f"unsupported version {version!r} (this kernel reads {LOCKFILE_VERSION})",
+            )
+        root_where = f"{where}.root"
+        _check_keys(data["root"], ("id", "version", "integrity"), root_where)
+        root = {
+            "id": _string(data["root"], "id", root_where),
+            "version": _string(data["root"], "version", root_where),
+            "integrity": _integrity(data["root"], root_where),
+        }
+        raw_chain = data["chain"]
+        if not isinstance(raw_chain, list) or not raw_chain:
+            raise _bad(f"{where}.chain", f"expected a non-empty list, got {_kind(raw_chain)}")
+        chain = tuple(
+            LockedLink.from_dict(link, where=f"{where}.chain[{index}]")
+            for index, link in enumerate(raw_chain)
+        )
+        if (chain[0].id, chain[0].version) != (root["id"], root["version"]):
+            raise _bad(f"{where}.chain[0]", "the first link must be the root tool")
+        _check_keys(data["kernel"], ("version",), f"{where}.kernel")
+        kernel = {"version": _string(data["kernel"], "version", f"{where}.kernel")}
+        pins = data["pins"]
+        if not isinstance(pins, dict):
+            raise _bad(f"{where}.pins", f"expected an object, got {_kind(pins)}")
+        for name, value in pins.items():
+            if not isinstance(value, str):
+                raise _bad(f"{where}.pins.{name}", f"expected a string, got {_kind(value)}")
+        return cls(root=root, chain=chain, kernel=kernel, pins=dict(pins))
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, source: str) -> Lockfile:
+        """Parse a lockfile's bytes; ``source`` (its path) prefixes every error.
+
+        Raises:
+            LockfileError: not JSON, or a bad field.
+        """
+        try:
+            parsed = json.loads(data)
+        except json.JSONDecodeError as exc:
+            raise LockfileError(
+                f"{source}: not valid JSON ({exc.msg}, line {exc.lineno})"
+            ) from None
+        except UnicodeDecodeError:
+            raise LockfileError(f"{source}: not UTF-8 text") from None
+        return cls.from_dict(parsed, where=source)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "lockfile_version": self.lockfile_version,
+            "root": dict(self.root),
+            "chain": [link.to_dict() for link in self.chain],
+            "kernel": dict(self.kernel),
+            "pins": dict(self.pins),
+        }
+
+    def to_bytes(self) -> bytes:
+        """Deterministic bytes: sorted keys, two-space indent, trailing newline."""
+        return (json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n").encode("utf-8")
+
+    @property
+    def id(self) -> str:
+        return self.root["id"]
+
+    @property
+    def version(self) -> str:
+        return self.root["version"]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LockfileEntry:
+    """One lockfile on disk as ``list()`` reports it."""
+
+    id: str
+    version: str
+    path: Path
+    root: Path
+    frozen_at: str | None
+    shadowed: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "version": self.version,
+            "path": str(self.path),
+            "frozen_at": self.frozen_at,
+            "shadowed": self.shadowed,
+        }
+
+
+class LockfileStore:
+    """Lockfile folders in read order (project's ``.ai/lockfiles``, then ``<user>/lockfiles``).
+
+    Writes go to the first root. ``clock`` returns epoch seconds (for ``frozen_at``).
+    """
+
+    def __init__(self, roots: Sequence[Path], *, clock: Callable[[], float] = time.time) -> None:
+        if not roots:
+            raise ValueError("LockfileStore needs at least one root")
+        self.roots = tuple(roots)
+        self._clock = clock
+
+    def path_for(self, tool_id: str, version: str, *, root: Path | None = None) -> Path:
+        """Where ``tool_id@version`` lives under ``root`` (default: the write root).
+
+        Raises:
+            InvalidId: an id or version that could leave the folder.
+        """
+        return (root or self.roots[0]) / _relative(tool_id, version)
+
+    def freeze(self, lockfile: Lockfile) -> Path:
+        """Write ``lockfile`` into the write root and record it in the index; returns its path.
+
+        Raises:
+            InvalidId: an id or version unusable as a file name.
+            OSError: the folder cannot be written.
+        """
+        root = self.roots[0]
+        relative = _relative(lockfile.id, lockfile.version)
+        path = root / relative
+        data = lockfile.to_bytes()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with exclusive_lock(self._lock_path(root)):
+            clean_stale_temps(root)
+            clean_stale_temps(path.parent)
+            if not _same_bytes(path, data):
+                atomic_write(path, data)
+            index = self._read_index(root)
+            index[relative] = {
+                "frozen_at": _iso(self._clock()),
+                "root_id": lockfile.id,
+                "version": lockfile.version,
+            }
+            self._write_index(root, index)
+        return path
+
+    def load(self, tool_id: str, version: str) -> Lockfile | None:
+        """The lockfile for ``tool_id@version`` (project root first), or None.
+
+        Raises:
+            InvalidId: an id or version unusable as a file name.
+            LockfileError: the file exists but is not a valid lockfile.
+        """
+        relative = _relative(tool_id, version)
+        for root in self.roots:
+            path = root / relative
+            try:
+                data = path.read_bytes()
+            except FileNotFoundError:
+                continue
+            return Lockfile.from_bytes(data, source=str(path))
+        return None
+
+    def list(self) -> list[LockfileEntry]:
+        """Every lockfile in every root (project first, sorted by path within a root)."""
+        entries: list[LockfileEntry] = []
+        seen: set[str] = set()
+        for root in self.roots:
+            index = self._read_index(root)
+            for path in sorted(root.rglob(f"*{_SUFFIX}")):
+                relative = path.relative_to(root).as_posix()
+                name = relative[: -len(_SUFFIX)]
+                tool_id, at, version = name.rpartition("@")
+                if not at or path.name.startswith("."):
+                    continue
+                meta = index.get(relative)
+                frozen_at = meta.get("frozen_at") if isinstance(meta, dict) else None
+                entries.append(
+                    LockfileEntry(
+                        id=tool_id,
+                        version=version,
+                        path=path,
+                        root=root,
+                        frozen_at=frozen_at if isinstance(frozen_at, str) else None,
+                        shadowed=relative in seen,
+                    )
+                )
+                seen.add(relative)
+        return entries
+
+    def prune(self, older_than_days: float, now: float | None = None) -> _PathList:
+        """Delete the write root's lockfiles frozen more than ``older_than_days`` ago.
+
+        A lockfile missing from the index is aged by its modification time. Returns the
+        removed paths.
+        """
+        root = self.roots[0]
+        cutoff = (self._clock() if now is None else now) - older_than_days * 86400.0
+        removed: _PathList = []
+        if not root.is_dir():
+            return removed
+        with exclusive_lock(self._lock_path(root)):
+            index = self._read_index(root)
+            for entry in self.list():
+                if entry.root != root:
+                    continue
+                relative = entry.path.relative_to(root).as_posix()
+                stamp = _parse_iso(entry.frozen_at) if entry.frozen_at else None
+                if stamp is None:
+                    stamp = entry.path.stat().st_mtime
+                if stamp >= cutoff:
+                    continue
+                entry.path.unlink()
+                index.pop(relative, None)
+                removed.append(entry.path)
+                _remove_empty_parents(entry.path.parent, root)
+            self._write_index(root, index)
+        return removed
+
+    def dependants(self, link_id: str) -> _LockfileList:
+        """Every (unshadowed) lockfile whose chain contains ``link_id`` — what a refresh re-freezes.
+
+        Raises:
+            LockfileError: one of the lockfiles is not valid.
+        """
+        out: _LockfileList = []
+        for entry in self.list():
+            if entry.shadowed:
+                continue
+            lockfile = Lockfile.from_bytes(entry.path.read_bytes(), source=str(entry.path))
+            if any(link.id == link_id for link in lockfile.chain):
+                out.append(lockfile)
+        return out
+
+    # -- index ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _lock_path(root: Path) -> Path:
+        root.mkdir(parents=True, exist_ok=True)
+        return root / ".index.lock"
+
+    @staticmethod
+    def _read_index(root: Path) -> dict[str, Any]:
+        # The index only holds timestamps: a missing or foreign one is rebuilt, never fatal.
+        try:
+            data = json.loads((root / ".index.json").read_bytes())
+        except (OSError, ValueError):
+            return {}
+        if not isinstance(data, dict) or data.get("index_version") != _INDEX_VERSION:
+            return {}
+        entries = data.get("entries")
+        return dict(entries) if isinstance(entries, dict) else {}
+
+    @staticmethod
+    def _write_index(root: Path, entries: Mapping[str, Any]) -> None:
+        document = {"index_version": _INDEX_VERSION, "entries": dict(entries)}
+        data = (json.dumps(document, indent=2, sort_keys=True) + "\n").encode("utf-8")
+        atomic_write(root / ".index.json", data)
+
+
+def _relative(tool_id: str, version: str) -> str:
+    segments = tool_id.split("/")
+    if not tool_id or not all(_SEGMENT.match(segment) for segment in segments):
+        raise InvalidId(f"invalid tool id {tool_id!r} for a lockfile", item_id=tool_id)
+    if not _VERSION.match(version) or ".." in version:
+        raise InvalidId(
+            f"invalid version {version!r} for a lockfile name",
+            hint="Versions are semver strings such as '1.2.0'.",
+            item_id=tool_id,
+        )
+    return f"{tool_id}@{version}{_SUFFIX}"
+
+
+def _same_bytes(path: Path, data: bytes) -> bool:
+    try:
+        return path.read_bytes() == data
+    except OSError:
+        return False
+
+
+def _remove_empty_parents(folder: Path, root: Path) -> None:
+    while folder != root and root in folder.parents:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+        folder = folder.parent
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse_iso(text: str) -> float | None:
+    try:
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return None
+
+
+def _check_keys(data: Any, keys: Sequence[str], where: str) -> None:
+    if not isinstance(data, dict):
+        raise _bad(where, f"expected an object, got {_kind(data)}")
+    for key in keys:
+        if key not in data:
+            raise _bad(f"{where}.{key}", "missing")
+    for key in data:
+        if key not in keys:
+            raise _bad(f"{where}.{key}", "unknown field")
+
+
+def _string(data: Mapping[str, Any], key: str, where: str) -> str:
+    value = data[key]
+    if not isinstance(value, str) or not value:
+        raise _bad(f"{where}.{key}", f"expected a non-empty string, got {_kind(value)}")
+    return value
+
+
+def _integrity(data: Mapping[str, Any], where: str) -> str:
+    value = data["integrity"]
+    if not isinstance(value, str) or not _SHA256.match(value):
+        raise _bad(f"{where}.integrity", f"expected a sha256 hex digest, got {_kind(value)}")
+    return value
+
+
+def _kind(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _bad(path: str, problem: str) -> LockfileError:
+    return LockfileError(f"{path}: {problem}", details={"field": path})

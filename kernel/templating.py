@@ -1,0 +1,231 @@
+"""The one templating engine (SPEC §5.4). Pure: every value comes in a ``TemplateContext``.
+
+Forms: ``${params.a.b}``, ``${NAME}`` (resolved environment), ``${secrets.NAME}``,
+``${tool.path|dir|id|sha256}``, ``${project.path}``, ``${user.path}``, ``${thread.id}``,
+``${params_json}``, ``${x:-default}``, and ``$${`` for a literal ``${``. Kiwi adds
+``${link.path|dir|id}``: the file of the link whose own config holds the string, bound
+before the merge by ``bind_link`` (a runtime names its own helper files this way).
+
+A string that is exactly one ``${…}`` keeps the value's type. Unknown roots and missing
+values without a default raise ``TemplateError`` naming the config path, before any effect.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from kernel.errors import TemplateError
+
+__all__ = [
+    "SECRET_SECTIONS",
+    "TemplateContext",
+    "Templated",
+    "bind_link",
+    "env_names",
+    "render",
+]
+
+#: top-level config keys where ``${secrets.X}`` may appear
+SECRET_SECTIONS = frozenset({"headers", "env", "body", "json"})
+_ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*\Z")
+_MISSING = object()
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TemplateContext:
+    """Everything a template can name."""
+
+    params: Mapping[str, Any]
+    env: Mapping[str, str] = field(default_factory=dict)
+    secrets: Mapping[str, str] = field(default_factory=dict)
+    tool: Mapping[str, str] = field(default_factory=dict)
+    project_path: str = ""
+    user_path: str = ""
+    thread_id: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Templated:
+    """The rendered value and the names of the secrets it used."""
+
+    value: Any
+    secrets_used: frozenset[str]
+
+
+def _tokens(text: str, where: str) -> Iterator[tuple[bool, str]]:
+    """Split a string into (is_expression, text) pieces."""
+    i, start, n = 0, 0, len(text)
+    while i < n:
+        if text.startswith("$${", i):
+            if i > start:
+                yield False, text[start:i]
+            yield False, "${"
+            i += 3
+            start = i
+        elif text.startswith("${", i):
+            end = text.find("}", i + 2)
+            if end < 0:
+                raise TemplateError(f"{where}: unclosed '${{' in {text!r}", at=where)
+            if i > start:
+                yield False, text[start:i]
+            yield True, text[i + 2 : end]
+            i = end + 1
+            start = i
+        else:
+            i += 1
+    if start < n:
+        yield False, text[start:]
+
+
+def _lookup(expr: str, ctx: TemplateContext, where: str, section: str) -> tuple[Any, str | None]:
+    """The value of one expression (or ``_MISSING``), and the secret name it used."""
+    name, sep, default = expr.partition(":-")
+    name = name.strip()
+    value: Any = _MISSING
+    secret: str | None = None
+    root, _, rest = name.partition(".")
+    if name == "params_json":
+        value = json.dumps(ctx.params, separators=(",", ":"), ensure_ascii=False)
+    elif root == "params":
+        value = ctx.params
+        for part in rest.split(".") if rest else ():
+            value = value.get(part, _MISSING) if isinstance(value, Mapping) else _MISSING
+            if value is _MISSING:
+                break
+    elif root == "secrets":
+        if section not in SECRET_SECTIONS:
+            raise TemplateError(
+                f"{where}: ${{secrets.{rest}}} is only allowed in headers, env and body",
+                at=where,
+                hint="Move the secret into a header, an env value or the request body.",
+            )
+        secret = rest
+        value = ctx.secrets.get(rest, _MISSING)
+    elif root == "tool" and rest in ("path", "dir", "id", "sha256"):
+        value = ctx.tool.get(rest, _MISSING)
+    elif name == "project.path":
+        value = ctx.project_path
+    elif name == "user.path":
+        value = ctx.user_path
+    elif name == "thread.id":
+        value = ctx.thread_id if ctx.thread_id is not None else _MISSING
+    elif root == "link" and rest in ("path", "dir", "id"):
+        raise TemplateError(f"{where}: ${{{name}}} was not bound to a link", at=where)
+    elif _ENV_NAME.match(name):
+        value = ctx.env.get(name, _MISSING)
+    else:
+        raise TemplateError(f"{where}: unknown template root in ${{{expr}}}", at=where)
+    if value is _MISSING:
+        if sep:
+            return default, None
+        if secret is not None:
+            raise TemplateError(
+                f"{where}: secret {secret!r} has no value",
+                at=where,
+                hint=f"Store it with 'kiwi auth signin {secret} --token-stdin' "
+                f"or put {secret}=… in the project's .env.",
+            )
+        raise TemplateError(
+            f"{where}: ${{{name}}} has no value",
+            at=where,
+            hint=f"Pass it, or give a default: ${{{name}:-value}}.",
+        )
+    return value, secret
+
+
+def _render_string(
+    text: str, ctx: TemplateContext, where: str, section: str, used: set[str]
+) -> Any:
+    if "$" not in text:
+        return text
+    pieces = list(_tokens(text, where))
+    if len(pieces) == 1 and pieces[0][0]:
+        value, secret = _lookup(pieces[0][1], ctx, where, section)
+        if secret:
+            used.add(secret)
+        return value
+    out: list[str] = []
+    for is_expr, piece in pieces:
+        if not is_expr:
+            out.append(piece)
+            continue
+        value, secret = _lookup(piece, ctx, where, section)
+        if secret:
+            used.add(secret)
+        out.append(value if isinstance(value, str) else json.dumps(value))
+    return "".join(out)
+
+
+def _walk(value: Any, ctx: TemplateContext, where: str, section: str, used: set[str]) -> Any:
+    if isinstance(value, str):
+        return _render_string(value, ctx, where, section, used)
+    if isinstance(value, Mapping):
+        return {
+            key: _walk(inner, ctx, f"{where}.{key}", section or key, used)
+            for key, inner in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_walk(inner, ctx, f"{where}[{i}]", section, used) for i, inner in enumerate(value)]
+    return value
+
+
+def render(config: Mapping[str, Any], ctx: TemplateContext) -> Templated:
+    """Render every string of ``config``.
+
+    Raises:
+        TemplateError: unknown root, missing value without default, secret outside
+            headers/env/body, or an unclosed ``${``; the message names the config path.
+    """
+    used: set[str] = set()
+    value = {key: _walk(inner, ctx, f"config.{key}", key, used) for key, inner in config.items()}
+    return Templated(value=value, secrets_used=frozenset(used))
+
+
+def bind_link(config: Mapping[str, Any], link: Mapping[str, str]) -> dict[str, Any]:
+    """Replace ``${link.path|dir|id}`` in one link's own config, before the merge."""
+
+    def bind(value: Any) -> Any:
+        if isinstance(value, str) and "${link." in value:
+            out: list[str] = []
+            for is_expr, piece in _tokens(value, "config"):
+                name = piece.strip()
+                if is_expr and name.startswith("link.") and name[5:] in link:
+                    out.append(link[name[5:]])
+                elif is_expr:
+                    out.append("${" + piece + "}")
+                else:
+                    out.append("$${" if piece == "${" else piece)
+            return "".join(out)
+        if isinstance(value, Mapping):
+            return {key: bind(inner) for key, inner in value.items()}
+        if isinstance(value, list):
+            return [bind(inner) for inner in value]
+        return value
+
+    result: dict[str, Any] = bind(config)
+    return result
+
+
+def env_names(value: Any) -> set[str]:
+    """Every ``${NAME}`` environment reference in a config (for EnvResolver's wanted keys)."""
+    found: set[str] = set()
+
+    def visit(inner: Any) -> None:
+        if isinstance(inner, str) and "${" in inner:
+            for is_expr, piece in _tokens(inner, "config"):
+                name = piece.partition(":-")[0].strip()
+                if is_expr and _ENV_NAME.match(name):
+                    found.add(name)
+        elif isinstance(inner, Mapping):
+            for item in inner.values():
+                visit(item)
+        elif isinstance(inner, list | tuple):
+            for item in inner:
+                visit(item)
+
+    visit(value)
+    return found

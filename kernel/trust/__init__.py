@@ -1,0 +1,59 @@
+"""The trust layer (SPEC §4.1, §9): capabilities, tokens, item signatures, keys, the
+system-space manifest, the audit log and the project's capability policy.
+
+The executor and the item loader call these; nothing here touches the executor.
+"""
+
+from __future__ import annotations
+
+from kernel.trust.audit import AuditLog, AuditReport, params_digest
+from kernel.trust.capabilities import (
+    Capability,
+    CapabilitySet,
+    covers,
+    exec_capability,
+    http_capability,
+    permissions_to_capabilities,
+)
+from kernel.trust.keys import KeyStore, TrustedKey, TrustStore
+from kernel.trust.manifest import build_manifest, check_file, load_manifest, write_manifest
+from kernel.trust.policy import DEFAULT_CAPABILITIES, load_policy
+from kernel.trust.signing import (
+    SignatureLine,
+    Verification,
+    content_hash,
+    sign_item,
+    split_signature,
+    verify_item,
+)
+from kernel.trust.tokens import CapabilityToken, mint, verify_token
+
+__all__ = [
+    "DEFAULT_CAPABILITIES",
+    "AuditLog",
+    "AuditReport",
+    "Capability",
+    "CapabilitySet",
+    "CapabilityToken",
+    "KeyStore",
+    "SignatureLine",
+    "TrustStore",
+    "TrustedKey",
+    "Verification",
+    "build_manifest",
+    "check_file",
+    "content_hash",
+    "covers",
+    "exec_capability",
+    "http_capability",
+    "load_manifest",
+    "load_policy",
+    "mint",
+    "params_digest",
+    "permissions_to_capabilities",
+    "sign_item",
+    "split_signature",
+    "verify_item",
+    "verify_token",
+    "write_manifest",
+]

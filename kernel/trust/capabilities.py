@@ -1,0 +1,398 @@
+"""Capabilities and their coverage (SPEC §9.1). Pure: no disk, no environment, no clock.
+
+A capability is ``<resource>.<action>[:<scope>]``. A granted capability *covers* a wanted
+one when it names the same ``resource.action`` (or one that implies it, see
+``IMPLIES``) and its scope covers the wanted scope (see ``kernel.trust.globs``; no scope on
+the granted side means any). Wanted scopes may themselves be globs, which is how a child
+token asks for less than its parent holds.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Final
+from urllib.parse import urlsplit
+
+from kernel.errors import ParseError
+from kernel.trust.globs import GlobSyntaxError, glob_covers, split_scope
+
+__all__ = [
+    "ACTIONS",
+    "IMPLIES",
+    "Capability",
+    "CapabilitySet",
+    "covers",
+    "exec_capability",
+    "http_capability",
+    "permissions_to_capabilities",
+]
+
+# resource.action → the kind of scope it takes ("path" globs split on '/', "host" on '.').
+ACTIONS: Final[Mapping[str, str]] = {
+    "fs.read": "path",
+    "fs.write": "path",
+    "fs.delete": "path",
+    "net.http": "host",
+    "process.exec": "path",
+    "tool.execute": "path",
+    "tool.load": "path",
+    "tool.sign": "path",
+    "directive.execute": "path",
+    "directive.load": "path",
+    "directive.sign": "path",
+    "knowledge.load": "path",
+    "knowledge.sign": "path",
+    "mcp.call": "path",
+    "spawn.thread": "path",
+    "registry.read": "path",
+    "registry.write": "path",
+    "thread.control": "path",
+}
+
+# A granted key also grants each value, over the same scope.
+IMPLIES: Final[Mapping[str, tuple[str, ...]]] = {
+    "fs.write": ("fs.read",),
+    "tool.execute": ("tool.load",),
+    "directive.execute": ("directive.load",),
+}
+
+_ALLOWED_HINT: Final = "Use <resource>.<action>[:<scope>] with one of: " + ", ".join(ACTIONS) + "."
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Capability:
+    """One parsed capability; ``str()`` gives back its canonical text."""
+
+    resource: str
+    action: str
+    scope: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Capability:
+        """Parse ``<resource>.<action>[:<scope>]`` (case-sensitive).
+
+        Raises ParseError naming the text: unknown ``resource.action`` (the hint lists the
+        allowed ones), or a malformed scope.
+        """
+        return _parse(text)
+
+    @property
+    def name(self) -> str:
+        """``resource.action``."""
+        return f"{self.resource}.{self.action}"
+
+    @property
+    def scope_kind(self) -> str:
+        """``"path"`` or ``"host"``."""
+        return ACTIONS[self.name]
+
+    def __str__(self) -> str:
+        return self.name if self.scope is None else f"{self.name}:{self.scope}"
+
+
+@lru_cache(maxsize=4096)
+def _parse(text: str) -> Capability:
+    if not isinstance(text, str):
+        raise ParseError(f"capability must be a string, got {type(text).__name__}")
+    name, colon, scope = text.partition(":")
+    if name not in ACTIONS:
+        raise ParseError(
+            f"unknown capability '{text}'",
+            hint=_ALLOWED_HINT,
+            details={"allowed": list(ACTIONS)},
+        )
+    resource, _, action = name.partition(".")
+    if not colon:
+        return Capability(resource=resource, action=action, scope=None)
+    try:
+        _check_scope(name, scope)
+    except GlobSyntaxError as err:
+        raise ParseError(f"bad scope in capability '{text}': {err}", hint=_ALLOWED_HINT) from None
+    return Capability(resource=resource, action=action, scope=scope)
+
+
+def _check_scope(name: str, scope: str) -> None:
+    if ACTIONS[name] == "host":
+        host, port = _split_port(scope)
+        split_scope(host, "host")
+        if port is not None and not (port.isdigit() and 0 < int(port) < 65536):
+            raise GlobSyntaxError(f"port '{port}' is not a number from 1 to 65535")
+        return
+    if name == "process.exec" and "/" in scope:
+        raise GlobSyntaxError("process.exec takes a command's base name, without '/'")
+    split_scope(scope, "path")
+
+
+def _split_port(scope: str) -> tuple[str, str | None]:
+    """``host[:port]`` → (host, port). A bracketed IPv6 literal keeps its colons."""
+    if scope.startswith("["):
+        end = scope.find("]")
+        if end == -1:
+            raise GlobSyntaxError(f"unclosed '[' in '{scope}'")
+        rest = scope[end + 1 :]
+        if rest and not rest.startswith(":"):
+            raise GlobSyntaxError(f"unexpected text after ']' in '{scope}'")
+        return scope[: end + 1], (rest[1:] if rest else None)
+    host, colon, port = scope.rpartition(":")
+    if not colon:
+        return scope, None
+    return host, port
+
+
+@lru_cache(maxsize=8192)
+def _covers(granted: Capability, wanted: Capability) -> bool:
+    if granted.name != wanted.name and wanted.name not in IMPLIES.get(granted.name, ()):
+        return False
+    if granted.scope is None:
+        return True
+    if wanted.scope is None:
+        # "any" is only covered by a glob that matches everything.
+        return granted.scope == "**"
+    if wanted.scope_kind == "host":
+        g_host, g_port = _split_port(granted.scope)
+        w_host, w_port = _split_port(wanted.scope)
+        if g_port is not None and g_port != w_port:
+            return False
+        return glob_covers(g_host, w_host, "host")
+    return glob_covers(granted.scope, wanted.scope, "path")
+
+
+def covers(granted: Capability | str, wanted: Capability | str) -> bool:
+    """True when ``granted`` allows everything ``wanted`` asks for.
+
+    Raises ParseError when either side is a string that does not parse.
+    """
+    g = granted if isinstance(granted, Capability) else _parse(granted)
+    w = wanted if isinstance(wanted, Capability) else _parse(wanted)
+    return _covers(g, w)
+
+
+def _by_name(caps: tuple[Capability, ...]) -> dict[str, tuple[Capability, ...]]:
+    """Index: wanted ``resource.action`` → the granted caps that could cover it."""
+    index: dict[str, list[Capability]] = {}
+    for cap in caps:
+        for name in (cap.name, *IMPLIES.get(cap.name, ())):
+            index.setdefault(name, []).append(cap)
+    return {name: tuple(found) for name, found in index.items()}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CapabilitySet:
+    """An immutable set of granted capabilities. An empty set denies everything."""
+
+    caps: tuple[Capability, ...] = ()
+    _index: dict[str, tuple[Capability, ...]] = field(
+        init=False, repr=False, compare=False, hash=False
+    )
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_index", _by_name(self.caps))
+
+    @classmethod
+    def from_strings(cls, texts: Iterable[str]) -> CapabilitySet:
+        """Parse each capability; duplicates are dropped, order kept.
+
+        Raises ParseError for the first one that does not parse.
+        """
+        seen: dict[Capability, None] = {}
+        for text in texts:
+            seen.setdefault(_parse(text), None)
+        return cls(caps=tuple(seen))
+
+    def covers(self, wanted: Capability | str) -> bool:
+        """True when some capability in the set covers ``wanted``.
+
+        A ``wanted`` string that does not parse is never covered (so a gate that builds
+        capability strings from effects denies rather than crashes).
+        """
+        if not isinstance(wanted, Capability):
+            try:
+                wanted = _parse(wanted)
+            except ParseError:
+                return False
+        return any(_covers(g, wanted) for g in self._index.get(wanted.name, ()))
+
+    def missing(self, wanted: Iterable[Capability | str]) -> list[str]:
+        """The wanted capabilities this set does not cover, in order, without repeats."""
+        out: list[str] = []
+        for cap in wanted:
+            if not self.covers(cap):
+                text = str(cap)
+                if text not in out:
+                    out.append(text)
+        return out
+
+    def attenuate(self, requested: Iterable[Capability | str]) -> CapabilitySet:
+        """The requested capabilities that this set covers (the rest are dropped).
+
+        The result never allows anything this set does not. Raises ParseError for a
+        requested string that does not parse.
+        """
+        kept: dict[Capability, None] = {}
+        for cap in requested:
+            parsed = cap if isinstance(cap, Capability) else _parse(cap)
+            if self.covers(parsed):
+                kept.setdefault(parsed, None)
+        return CapabilitySet(caps=tuple(kept))
+
+    def to_list(self) -> list[str]:
+        """The capabilities as strings, in order."""
+        return [str(cap) for cap in self.caps]
+
+    def __len__(self) -> int:
+        return len(self.caps)
+
+
+def http_capability(url: str) -> str:
+    """``net.http:<host>`` for a URL, with ``:<port>`` only when the URL names one.
+
+    Raises ParseError for a URL without a host or with a bad port.
+    """
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as err:
+        raise ParseError(f"bad URL '{url}': {err}") from None
+    host = parts.hostname
+    if not host:
+        raise ParseError(f"URL '{url}' has no host", hint="Use an absolute http(s) URL.")
+    if ":" in host:
+        host = f"[{host}]"
+    return f"net.http:{host}" if port is None else f"net.http:{host}:{port}"
+
+
+def exec_capability(command: str) -> str:
+    """``process.exec:<base name>`` for a command path or name.
+
+    Raises ParseError for an empty command.
+    """
+    base = posixpath.basename(command.rstrip("/"))
+    if not base:
+        raise ParseError(f"cannot derive a command name from '{command}'")
+    return f"process.exec:{base}"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Permission:
+    capability: str
+    scope_attr: str | None
+    required: bool
+
+
+def _p(capability: str, scope_attr: str | None, *, required: bool = True) -> _Permission:
+    return _Permission(capability=capability, scope_attr=scope_attr, required=required)
+
+
+_KINDS: Final = ("tool", "directive", "knowledge")
+
+# (tag, resource attribute or None) → what a directive's <permissions> child grants.
+_PERMISSIONS: Final[Mapping[tuple[str, str | None], _Permission]] = {
+    ("read", "filesystem"): _p("fs.read", "path"),
+    ("write", "filesystem"): _p("fs.write", "path"),
+    ("delete", "filesystem"): _p("fs.delete", "path"),
+    **{(tag, kind): _p(f"{kind}.load", "id") for tag in ("read", "load") for kind in _KINDS},
+    ("execute", "tool"): _p("tool.execute", "id"),
+    ("execute", "directive"): _p("directive.execute", "id"),
+    **{("sign", kind): _p(f"{kind}.sign", "id") for kind in _KINDS},
+    ("execute", "process"): _p("process.exec", "command"),
+    ("http", None): _p("net.http", "host"),
+    ("network", None): _p("net.http", "host"),
+    ("call", "mcp"): _p("mcp.call", "id"),
+    ("spawn", None): _p("spawn.thread", None, required=False),
+    ("read", "registry"): _p("registry.read", None, required=False),
+    ("write", "registry"): _p("registry.write", None, required=False),
+    ("control", "thread"): _p("thread.control", "id", required=False),
+}
+
+
+def _permission_form(key: tuple[str, str | None], perm: _Permission) -> str:
+    tag, resource = key
+    attrs = f' resource="{resource}"' if resource else ""
+    if perm.scope_attr:
+        attrs += f' {perm.scope_attr}="…"'
+    if perm.capability == "net.http":
+        attrs += ' [port="…"]'
+    return f"<{tag}{attrs}/>"
+
+
+_PERMISSION_HINT: Final = (
+    "Use one of: "
+    + ", ".join(_permission_form(k, p) for k, p in _PERMISSIONS.items())
+    + ', or <capability value="resource.action:scope"/>.'
+)
+
+
+def permissions_to_capabilities(
+    elements: Iterable[tuple[str, Mapping[str, str]]],
+) -> list[str]:
+    """Map a directive's ``<permissions>`` children, as ``(tag, attributes)``, to capabilities.
+
+    The table (``_PERMISSIONS``): ``<read|write|delete resource="filesystem" path=…>`` →
+    ``fs.*``; ``<execute resource="tool|directive" id=…>`` → ``*.execute``;
+    ``<load|read resource="tool|directive|knowledge" id=…>`` → ``*.load``;
+    ``<sign resource=… id=…>`` → ``*.sign``; ``<execute resource="process" command=…>`` →
+    ``process.exec``; ``<http|network host=… [port=…]>`` → ``net.http``;
+    ``<call resource="mcp" id="server/tool">`` → ``mcp.call``; ``<spawn/>`` →
+    ``spawn.thread``; ``<read|write resource="registry">`` → ``registry.*``;
+    ``<control resource="thread" [id=…]>`` → ``thread.control``; and
+    ``<capability value="…"/>`` for any capability string. Results are in order, without
+    repeats. Raises ParseError naming the child for an unknown tag or resource, a missing
+    or unexpected attribute, or a scope that does not parse.
+    """
+    out: list[str] = []
+    for position, (tag, attrs) in enumerate(elements, start=1):
+        where = f"<permissions> child {position} <{tag}>"
+        text = _permission_text(tag, attrs, where)
+        try:
+            _parse(text)
+        except ParseError as err:
+            raise ParseError(f"{where}: {err.message}", hint=err.hint) from None
+        if text not in out:
+            out.append(text)
+    return out
+
+
+def _permission_text(tag: str, attrs: Mapping[str, str], where: str) -> str:
+    if tag == "capability":
+        _no_other_attrs(attrs, {"value"}, where)
+        value = attrs.get("value")
+        if not value:
+            raise ParseError(f"{where}: missing attribute 'value'", hint=_PERMISSION_HINT)
+        return value
+    resource = attrs.get("resource")
+    perm = _PERMISSIONS.get((tag, resource))
+    if perm is None:
+        shown = f' resource="{resource}"' if resource is not None else ""
+        raise ParseError(f"{where}: unknown permission <{tag}{shown}>", hint=_PERMISSION_HINT)
+    allowed = {"resource"} if resource is not None else set()
+    if perm.scope_attr:
+        allowed.add(perm.scope_attr)
+    if perm.capability == "net.http":
+        allowed.add("port")
+    _no_other_attrs(attrs, allowed, where)
+    scope = attrs.get(perm.scope_attr) if perm.scope_attr else None
+    if scope is None:
+        if perm.required:
+            raise ParseError(
+                f"{where}: missing attribute '{perm.scope_attr}'"
+                " (write '**' explicitly to allow everything)",
+                hint=_PERMISSION_HINT,
+            )
+        return perm.capability
+    port = attrs.get("port")
+    if port is not None:
+        scope = f"{scope}:{port}"
+    return f"{perm.capability}:{scope}"
+
+
+def _no_other_attrs(attrs: Mapping[str, str], allowed: set[str], where: str) -> None:
+    extra = sorted(set(attrs) - allowed)
+    if extra:
+        raise ParseError(
+            f"{where}: unexpected attribute '{extra[0]}'"
+            f" (allowed: {', '.join(sorted(allowed)) or 'none'})",
+            hint=_PERMISSION_HINT,
+        )

@@ -1,0 +1,46 @@
+"""Kiwi's two primitives: the only code that has effects (SPEC §6).
+
+``run_process`` runs a command; ``HttpClient.request`` sends an HTTP request, streaming SSE
+events to sinks. Both take a frozen spec and return a frozen result, and raise only the
+``Primitive*`` errors (plus ``CancelledError``). Nothing here imports ``kernel``.
+
+``HttpClient`` is loaded on first use, so ``import primitives`` does not import httpx.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .errors import PrimitiveError, PrimitiveHttpError, PrimitiveTimeout
+from .http_spec import NO_BODY, HttpResult, HttpSpec, RetryPolicy
+from .process import ProcessResult, ProcessSpec, run_process
+from .sinks import FileSink, NullSink, ReturnSink, Sink
+
+if TYPE_CHECKING:
+    from .http_client import HttpClient
+
+__all__ = [
+    "NO_BODY",
+    "FileSink",
+    "HttpClient",
+    "HttpResult",
+    "HttpSpec",
+    "NullSink",
+    "PrimitiveError",
+    "PrimitiveHttpError",
+    "PrimitiveTimeout",
+    "ProcessResult",
+    "ProcessSpec",
+    "RetryPolicy",
+    "ReturnSink",
+    "Sink",
+    "run_process",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "HttpClient":
+        from .http_client import HttpClient
+
+        return HttpClient
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

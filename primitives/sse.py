@@ -1,0 +1,117 @@
+"""Server-sent events on top of httpx-sse: turning a response into Kiwi event dicts.
+
+httpx-sse parses the wire format (``event``, multi-line ``data`` joined with "\\n", ``id``
+kept across events, ``retry``, comments ignored). Two things are added here:
+
+* A last event not followed by a blank line is still delivered. httpx-sse (0.4) drops it, as the
+  WHATWG algorithm does for browsers, but a server that closes right after its final ``data:``
+  line meant that event; so at a clean end of the body one blank line is appended. (Only for
+  an identity-encoded body; SSE requests ask for that.)
+* Blocks that carry no data and no event name (a bare ``retry:`` or ``id:``) update the state
+  but are not delivered, since there is nothing in them to act on.
+
+Each delivered event is ``{"event": name or "message", "data": JSON value or raw string,
+"id": last event id or None}``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncGenerator, AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from httpx_sse import EventSource
+
+__all__ = ["SseState", "error_message", "iter_events", "parse_data"]
+
+# Characters a JSON text can start with; anything else is kept as a string without trying.
+_JSON_START = frozenset('{["-0123456789tfn')
+_MAX_MESSAGE = 500
+
+
+class _TerminatedStream(httpx.AsyncByteStream):
+    """The body, then one blank line once it has ended cleanly (see the module docstring)."""
+
+    def __init__(self, inner: httpx.AsyncByteStream) -> None:
+        self._inner = inner
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._inner:
+            yield chunk
+        yield b"\n\n"
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+@dataclass(slots=True)
+class SseState:
+    """What a stream told us that outlives one connection: for reconnecting after a break."""
+
+    last_event_id: str | None = None
+    retry_ms: int | None = None
+    count: int = 0
+
+
+def parse_data(data: str) -> Any:
+    """The data as a JSON value when it is valid JSON, else the string itself."""
+    if not data or data[0] not in _JSON_START:
+        return data
+    try:
+        return json.loads(data)
+    except ValueError:
+        return data
+
+
+def _is_error(event: dict[str, Any]) -> bool:
+    if event["event"] == "error":
+        return True
+    data = event["data"]
+    if not isinstance(data, dict):
+        return False
+    # Anthropic: {"type": "error", "error": {...}}; OpenAI: {"error": {...}} and nothing else.
+    return data.get("type") == "error" or (
+        set(data) == {"error"} and isinstance(data["error"], dict)
+    )
+
+
+def error_message(event: dict[str, Any]) -> tuple[str, str | None]:
+    """The provider's message and error type from an error event (message cut to a sane size)."""
+    data = event["data"]
+    kind: str | None = None
+    message: Any = data
+    if isinstance(data, dict):
+        inner = data.get("error", data)
+        if isinstance(inner, dict):
+            kind = inner.get("type") if isinstance(inner.get("type"), str) else None
+            message = inner.get("message", inner)
+        else:
+            message = inner
+    text = message if isinstance(message, str) else json.dumps(message, default=str)
+    if len(text) > _MAX_MESSAGE:
+        text = text[:_MAX_MESSAGE] + "…"
+    return text or "(no message)", kind
+
+
+async def iter_events(
+    response: httpx.Response, state: SseState
+) -> AsyncGenerator[tuple[dict[str, Any], bool], None]:
+    """Yield ``(event, is_error)`` for each event of ``response``, updating ``state``.
+
+    The caller checks the content type first (httpx-sse raises ``SSEError`` otherwise).
+    """
+    encoding = response.headers.get("content-encoding", "identity").strip().lower()
+    if encoding == "identity" and isinstance(response.stream, httpx.AsyncByteStream):
+        response.stream = _TerminatedStream(response.stream)
+    async for sse in EventSource(response).aiter_sse():
+        if sse.retry is not None:
+            state.retry_ms = sse.retry
+        if sse.id:
+            state.last_event_id = sse.id
+        if not sse.data and sse.event == "message":
+            continue
+        event = {"event": sse.event, "data": parse_data(sse.data), "id": sse.id or None}
+        state.count += 1
+        yield event, _is_error(event)

@@ -1,0 +1,1 @@
+"""Shared, real test helpers (a loopback HTTP server, …); no mocks of Kiwi's own code."""

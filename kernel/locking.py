@@ -74,7 +74,7 @@ def check_lockfile(kernel: Kernel, chain: Chain, *, locked: bool) -> LockCheck:
     policy = "strict" if locked else kernel.settings.lockfile
     if policy == "off":
         return LockCheck(status="off")
-    from kernel.services.lockfile import compare
+    from kernel.services.lockdiff import compare
 
     asked = chain.asked
     locked_file = lockfile_store(kernel).load(asked.id, asked.version)

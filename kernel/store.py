@@ -173,6 +173,10 @@ class ItemStore:
         return Located(file=first, shadowed=tuple(hits[1:]), ignored=tuple(ignored))
 
     def _resolve_bare(self, kind: Kind, name: str, within: Sequence[SpaceName]) -> str:
+        """An exact top-level id wins; otherwise the one id whose last segment is ``name``."""
+        for space in self.spaces:
+            if space.name in within and name in self._space_index(space, kind).files:
+                return name
         ids = sorted(
             {
                 f.id

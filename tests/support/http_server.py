@@ -24,7 +24,8 @@ Public API (small on purpose):
   A handler that raises answers 500 JSON and is recorded in ``.errors``.
 * ``RecordedRequest`` — ``method``, ``path`` (no query), ``query`` (first value per key),
   ``query_all`` (every value per key), ``headers`` (case-insensitive mapping), ``body`` (bytes),
-  ``.json()``, ``.text()``.
+  ``client_port`` (the same for requests sent over one kept-alive connection), ``.json()``,
+  ``.text()``.
 * ``Response(status=200, headers={}, body=b"", chunks=None, abort=False)`` — ``body`` is bytes,
   str or any JSON value (sent with ``Content-Length``). ``chunks`` is a sequence of bytes/str and
   ``Pause(seconds)`` items, sent with chunked transfer encoding, each write flushed at once.
@@ -97,6 +98,7 @@ class RecordedRequest:
     query_all: dict[str, list[str]]
     headers: Headers
     body: bytes
+    client_port: int
 
     def json(self) -> Any:
         """The body parsed as JSON (raises ``ValueError`` when it is not JSON)."""
@@ -242,6 +244,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             query_all=query_all,
             headers=Headers(list(self.headers.items())),
             body=self._read_body(),
+            client_port=int(self.client_address[1]),
         )
         owner._record(request)
         route = owner._route_for(request.method, request.path)

@@ -39,7 +39,7 @@ class SignedItem:
 def _matches(pattern: str, item_id: str) -> bool:
     from kernel.trust.globs import glob_covers
 
-    return pattern == item_id or glob_covers(pattern, item_id, "id")
+    return pattern == item_id or glob_covers(pattern, item_id, "path")
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

@@ -244,10 +244,15 @@ class HttpClient:
             headers.setdefault("accept-encoding", "identity")
             if state.last_event_id is not None:
                 headers["last-event-id"] = state.last_event_id
+        url = httpx.URL(spec.url)
+        if spec.query:
+            # Merged by hand: httpx's ``params=`` replaces a query already in the URL.
+            url = url.copy_merge_params(
+                {k: list(v) if isinstance(v, tuple) else v for k, v in spec.query.items()}
+            )
         return client.build_request(
             spec.method,
-            spec.url,
-            params={k: list(v) if isinstance(v, tuple) else v for k, v in spec.query.items()},
+            url,
             headers=headers,
             content=content,
             timeout=httpx.Timeout(spec.timeout),

@@ -38,8 +38,15 @@ def test_coverage_follows_the_case_table(granted: str, wanted: str, expected: bo
 
 @pytest.mark.parametrize(
     "text",
-    ["fs.read", "fs.read:src/**", "net.http:api.example.test:8443", "spawn.thread",
-     "mcp.call:github/create_issue", "process.exec:git", "net.http:[::1]:8080"],
+    [
+        "fs.read",
+        "fs.read:src/**",
+        "net.http:api.example.test:8443",
+        "spawn.thread",
+        "mcp.call:github/create_issue",
+        "process.exec:git",
+        "net.http:[::1]:8080",
+    ],
 )
 def test_str_of_a_parsed_capability_gives_back_its_text(text: str) -> None:
     assert str(Capability.parse(text)) == text
@@ -59,8 +66,9 @@ def test_an_unknown_capability_is_a_parse_error_listing_what_is_allowed() -> Non
 
 
 def test_capabilities_are_case_sensitive() -> None:
-    with pytest.raises(ParseError, match="unknown capability 'FS.read'"):
+    with pytest.raises(ParseError) as info:
         Capability.parse("FS.read")
+    assert info.value.message == "unknown capability 'FS.read'"
 
 
 @pytest.mark.parametrize(
@@ -144,8 +152,11 @@ def test_http_capability_refuses_a_url_without_a_usable_host(url: str) -> None:
 
 @pytest.mark.parametrize(
     ("command", "expected"),
-    [("git", "process.exec:git"), ("/usr/bin/python3", "process.exec:python3"),
-     ("./bin/tool.sh", "process.exec:tool.sh")],
+    [
+        ("git", "process.exec:git"),
+        ("/usr/bin/python3", "process.exec:python3"),
+        ("./bin/tool.sh", "process.exec:tool.sh"),
+    ],
 )
 def test_exec_capability_uses_the_commands_base_name(command: str, expected: str) -> None:
     assert exec_capability(command) == expected

@@ -15,16 +15,14 @@ PATH_PARTS = ["a", "b", "ab", "ba", "*", "a*", "*b", "**"]
 CONCRETE_PARTS = ["a", "b", "ab", "ba", "aab"]
 # Every concrete path of up to three segments over CONCRETE_PARTS.
 UNIVERSE = [
-    "/".join(combo)
-    for n in range(1, 4)
-    for combo in itertools.product(CONCRETE_PARTS, repeat=n)
+    "/".join(combo) for n in range(1, 4) for combo in itertools.product(CONCRETE_PARTS, repeat=n)
 ]
 
 path_globs = st.lists(st.sampled_from(PATH_PARTS), min_size=1, max_size=4).map("/".join)
 concrete_paths = st.sampled_from(UNIVERSE)
-host_globs = st.lists(st.sampled_from(["a", "b", "ex", "*", "**", "e*"]), min_size=1, max_size=4).map(
-    ".".join
-)
+host_globs = st.lists(
+    st.sampled_from(["a", "b", "ex", "*", "**", "e*"]), min_size=1, max_size=4
+).map(".".join)
 NAMES = ["fs.read", "fs.write", "tool.execute", "tool.load"]
 caps = st.one_of(
     st.builds(lambda n, s: f"{n}:{s}", st.sampled_from(NAMES), path_globs),
@@ -90,9 +88,7 @@ def test_attenuation_never_widens(granted: list[str], requested: list[str], path
             assert parent.covers(f"{name}:{path}")
 
 
-SMALL_GLOBS = [
-    "/".join(combo) for n in (1, 2) for combo in itertools.product(PATH_PARTS, repeat=n)
-]
+SMALL_GLOBS = ["/".join(combo) for n in (1, 2) for combo in itertools.product(PATH_PARTS, repeat=n)]
 
 
 def test_glob_coverage_is_transitive_and_sound_for_every_short_glob() -> None:

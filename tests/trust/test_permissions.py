@@ -73,7 +73,11 @@ def test_permissions_keep_order_and_drop_repeats() -> None:
             "<permissions> child 1 <read>: bad scope in capability 'fs.read:../x':"
             " '..' segments are not allowed in '../x'",
         ),
-        ("capability", {"value": "net.htp"}, "<permissions> child 1 <capability>: unknown capability 'net.htp'"),
+        (
+            "capability",
+            {"value": "net.htp"},
+            "<permissions> child 1 <capability>: unknown capability 'net.htp'",
+        ),
     ],
 )
 def test_a_bad_permission_is_a_parse_error_naming_the_child(

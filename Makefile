@@ -1,0 +1,43 @@
+# The two commands of the README: `make demo` and `make test`. Both build .venv first.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.kiwi-installed
+
+.PHONY: install demo test lint typecheck unit conformance bench system-deps manifest clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/python scripts/demo.py
+
+system-deps:
+	bash scripts/install-system-deps.sh
+
+lint: install
+	$(BIN)/ruff check kernel primitives tests bench scripts
+	$(BIN)/ruff format --check kernel primitives
+
+typecheck: install
+	$(BIN)/mypy
+
+unit: install system-deps
+	$(BIN)/python -m kernel.trust.manifest --check .ai
+	$(BIN)/pytest -q
+
+test: lint typecheck unit
+
+manifest: install
+	$(BIN)/python -m kernel.trust.manifest .ai
+
+bench: install
+	for f in bench/bench_*.py; do $(BIN)/python $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache

@@ -13,23 +13,30 @@ def merge_into(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str,
     """A new mapping: ``overlay`` merged over ``base``.
 
     Mappings merge recursively; lists and scalars replace; ``None`` removes the key.
-    Neither input is modified.
+    Neither input is modified, and the result shares no mutable value with them.
     """
-    out: dict[str, Any] = dict(base)
+    out: dict[str, Any] = copy.deepcopy(dict(base))
+    _merge_in_place(out, overlay)
+    return out
+
+
+def _merge_in_place(target: dict[str, Any], overlay: Mapping[str, Any]) -> None:
     for key, value in overlay.items():
         if value is None:
-            out.pop(key, None)
+            target.pop(key, None)
         elif isinstance(value, Mapping):
-            below = out.get(key)
-            out[key] = merge_into(below if isinstance(below, Mapping) else {}, value)
+            below = target.get(key)
+            if not isinstance(below, dict):
+                below = {}
+                target[key] = below
+            _merge_in_place(below, value)
         else:
-            out[key] = copy.deepcopy(value)
-    return out
+            target[key] = copy.deepcopy(value)
 
 
 def merge_configs(configs: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     """Merge configs given from the lowest (the primitive) to the highest (the asked tool)."""
     merged: dict[str, Any] = {}
     for config in configs:
-        merged = merge_into(merged, config)
+        _merge_in_place(merged, config)
     return merged

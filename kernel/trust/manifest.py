@@ -120,7 +120,9 @@ def check_file(manifest: Mapping[str, Any], relpath: str, data: bytes) -> None:
 
 
 def check_tree(root: Path) -> list[str]:
-    """Each difference between ``root`` and its manifest, as a sentence; [] when in sync.
+    """Each difference between ``root`` and its manifest, one sentence each, sorted by path.
+
+    [] when in sync.
 
     Raises like ``load_manifest``.
     """
@@ -137,7 +139,7 @@ def check_tree(root: Path) -> list[str]:
         for rel in recorded.keys() & actual.keys()
         if recorded[rel] != actual[rel]
     ]
-    return sorted(problems, key=lambda p: (p.split(" ", 2)[1], p))
+    return sorted(problems, key=lambda p: p.split(" ", 2)[1])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

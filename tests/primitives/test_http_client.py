@@ -281,14 +281,15 @@ def test_a_dropped_connection_is_retried_for_get_but_not_for_post(
     http_server.route("POST", "/drop", Response(abort=True))
     policy = RetryPolicy(attempts=3)
     for method in ("GET", "POST"):
+        spec = HttpSpec(url=http_server.url + "/drop", method=method, retry=policy)
+
+        async def send(client: HttpClient, spec: HttpSpec = spec) -> HttpResult:
+            return await client.request(spec)
+
         with pytest.raises(PrimitiveError) as caught:
-            run(
-                lambda c: c.request(
-                    HttpSpec(url=http_server.url + "/drop", method=method, retry=policy)
-                ),
-                sleep=RecordedSleep(),
-            )
+            run(send, sleep=RecordedSleep())
         assert caught.value.code == "HTTP_ERROR"
+        assert caught.value.message.startswith("cannot reach 127.0.0.1:")
     assert [r.method for r in http_server.requests] == ["GET", "GET", "GET", "POST"]
 
 

@@ -124,7 +124,8 @@ def test_an_openai_style_error_object_in_the_data_raises(http_server: LoopbackSe
         Response.sse(
             [
                 'data: {"choices": [{"delta": {"content": "Hi"}}]}\n\n',
-                'data: {"error": {"message": "The server had an error", "type": "server_error"}}\n\n',
+                'data: {"error": {"message": "The server had an error", '
+                '"type": "server_error"}}\n\n',
             ]
         ),
     )
@@ -278,3 +279,25 @@ def test_cancelling_a_stream_closes_the_sinks_and_re_raises(
     sink = asyncio.run(main())
     assert sink.closed
     assert path.read_text() == '{"event":"message","data":1,"id":null}\n'
+
+
+def test_a_last_event_without_a_trailing_blank_line_is_still_delivered(
+    http_server: LoopbackServer,
+) -> None:
+    http_server.route("POST", "/s", Response.sse(["data: first\n\n", "event: end\ndata: [DONE]"]))
+    sink = ReturnSink()
+    stream(http_server.url + "/s", sinks=(sink,))
+    assert sink.events == [
+        {"event": "message", "data": "first", "id": None},
+        {"event": "end", "data": "[DONE]", "id": None},
+    ]
+
+
+def test_a_stream_cut_mid_event_does_not_deliver_the_partial_event(
+    http_server: LoopbackServer,
+) -> None:
+    http_server.route("POST", "/s", Response.sse(["data: whole\n\n", "data: half"], abort=True))
+    sink = ReturnSink()
+    with pytest.raises(PrimitiveError):
+        stream(http_server.url + "/s", sinks=(sink,))
+    assert [e["data"] for e in sink.events] == ["whole"]

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from primitives import NO_BODY, HttpSpec, PrimitiveError, ProcessResult, ProcessSpec, RetryPolicy
 
-texts = st.text(st.characters(blacklist_characters="\0", blacklist_categories=("Cs",)), max_size=20)
+texts = st.text(st.characters(codec="utf-8", exclude_characters="\0"), max_size=20)
 names = st.text(st.sampled_from("ABCXYZ_0123"), min_size=1, max_size=8)
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | texts,

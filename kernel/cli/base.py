@@ -9,25 +9,38 @@ the handler, so ``kiwi --help`` stays fast.
 
 from __future__ import annotations
 
-import json
 import sys
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
 class CliContext:
-    """Global options, and where output goes."""
+    """Global options, and where output goes.
 
-    project: Path | None
-    json: bool
-    stdout: TextIO = sys.stdout
-    stderr: TextIO = sys.stderr
+    A plain class rather than a dataclass: ``dataclasses`` costs ~10 ms to import, and
+    this module is on the path of ``kiwi --help``.
+    """
+
+    __slots__ = ("json", "project", "stderr", "stdout")
+
+    def __init__(
+        self,
+        *,
+        project: Path | None,
+        json: bool,
+        stdout: TextIO | None = None,
+        stderr: TextIO | None = None,
+    ) -> None:
+        self.project = project
+        self.json = json
+        self.stdout = stdout or sys.stdout
+        self.stderr = stderr or sys.stderr
 
     def out(self, text: str = "") -> None:
         """Human output (stdout)."""
@@ -39,4 +52,6 @@ class CliContext:
 
     def emit_json(self, value: Any) -> None:
         """Exactly one JSON document on stdout."""
+        import json
+
         self.stdout.write(json.dumps(value, indent=2, sort_keys=False, default=str) + "\n")

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
 from typing import TYPE_CHECKING, Any
 
 from kernel.cli.base import EXIT_FAILED, EXIT_OK, CliContext
@@ -77,6 +75,8 @@ def parse_params(args: argparse.Namespace, kernel: Kernel, tool_id: str) -> dict
     Raises:
         UsageError: bad JSON, a pair without '=', or a value that does not fit its type.
     """
+    import json
+
     from kernel.cli.coerce import coerce_pairs
     from kernel.errors import UsageError
     from kernel.items import Tool
@@ -113,6 +113,8 @@ def parse_params(args: argparse.Namespace, kernel: Kernel, tool_id: str) -> dict
 
 
 def _print_envelope(ctx: CliContext, envelope: dict[str, Any]) -> int:
+    import json
+
     if ctx.json:
         ctx.emit_json(envelope)
         return EXIT_OK if envelope["ok"] else EXIT_FAILED
@@ -142,6 +144,8 @@ def _print_envelope(ctx: CliContext, envelope: dict[str, Any]) -> int:
 
 
 def _run(args: argparse.Namespace, ctx: CliContext) -> int:
+    import asyncio
+
     kernel = open_kernel(ctx)
     params = parse_params(args, kernel, args.tool_id)
 
@@ -157,6 +161,8 @@ def _run(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def _resolve(args: argparse.Namespace, ctx: CliContext) -> int:
+    import asyncio
+
     from kernel.resolve_report import resolve_report
 
     kernel = open_kernel(ctx)
@@ -172,6 +178,8 @@ def _resolve(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def _show(args: argparse.Namespace, ctx: CliContext) -> int:
+    import json
+
     from kernel.ids import parse_kind
 
     kernel = open_kernel(ctx)

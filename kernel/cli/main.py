@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from kernel import __version__
 from kernel.cli.base import EXIT_FAILED, EXIT_USAGE, CliContext
@@ -52,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _configure_logging() -> None:
+    import logging
+
     level = os.environ.get("KIWI_LOG", "WARNING").upper()
     logging.basicConfig(
         level=getattr(logging, level, logging.WARNING),
@@ -91,6 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     _configure_logging()
+    from pathlib import Path
+
     ctx = CliContext(project=Path(args.project) if args.project else None, json=args.json)
     try:
         code: int = args.func(args, ctx)
@@ -103,6 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(exc, KiwiError):
             ctx.diag(f"kiwi: {exc}")
             return EXIT_USAGE if exc.code == "USAGE_ERROR" else EXIT_FAILED
+        import logging
+
         logging.getLogger("kiwi").debug("unexpected error", exc_info=True)
         ctx.diag(
             f"kiwi: internal error: {type(exc).__name__}: {exc}\n  hint: rerun with "

@@ -28,7 +28,7 @@ REFRESH = "ref-0123456789abcdef"
 class MemoryKeyring(KeyringBase):
     """A real keyring backend (the library's base class) that keeps entries in a dict."""
 
-    priority = 1  # type: ignore[assignment]
+    priority = 1
 
     def __init__(self) -> None:
         super().__init__()
@@ -82,7 +82,10 @@ def test_a_record_round_trips_through_json_and_its_repr_hides_the_tokens() -> No
     ("data", "message"),
     [
         ({}, "credential.access_token: expected a string"),
-        ({"access_token": "x", "expires_at": "soon"}, "credential.expires_at: expected a number or null"),
+        (
+            {"access_token": "x", "expires_at": "soon"},
+            "credential.expires_at: expected a number or null",
+        ),
         ({"access_token": "x", "scopes": "read"}, "credential.scopes: expected a list of strings"),
         ({"access_token": "x", "token": "y"}, "credential.token: unknown field"),
         ({"access_token": "x", "client_id": 3}, "credential.client_id: expected a string or null"),
@@ -108,7 +111,10 @@ def test_the_file_backend_keeps_a_private_folder_and_file(tmp_path: Path) -> Non
     assert stat.S_IMODE((tmp_path / "user" / "auth").stat().st_mode) == 0o700
     assert stat.S_IMODE(backend.path.stat().st_mode) == 0o600
     assert json.loads(backend.path.read_text()) == {"version": 1, "entries": {"svc": "value-1"}}
-    assert sorted(p.name for p in backend.folder.iterdir()) == [".credentials.lock", "credentials.json"]
+    assert sorted(p.name for p in backend.folder.iterdir()) == [
+        ".credentials.lock",
+        "credentials.json",
+    ]
 
 
 def test_a_damaged_credentials_file_is_an_error_that_does_not_show_its_content(
@@ -150,7 +156,9 @@ def test_auto_uses_a_keyring_whose_probe_round_trip_works(tmp_path: Path) -> Non
         (PlaintextKeyring(), f"{__name__}.PlaintextKeyring stores secrets in plain text"),
     ],
 )
-def test_auto_falls_back_to_the_file_and_says_why(tmp_path: Path, keyring: Any, reason: str) -> None:
+def test_auto_falls_back_to_the_file_and_says_why(
+    tmp_path: Path, keyring: Any, reason: str
+) -> None:
     backend, why = select_backend("auto", user_space=tmp_path, keyring=keyring)
     assert isinstance(backend, FileBackend)
     assert why == reason
@@ -228,7 +236,9 @@ def test_a_missing_credential_names_the_signin_command(tmp_path: Path) -> None:
         asyncio.run(_store(tmp_path).get_token("anthropic"))
     assert caught.value.code == "AUTH_REQUIRED"
     assert caught.value.message == "not signed in to 'anthropic'"
-    assert caught.value.hint == "Run 'kiwi auth signin anthropic --token-stdin' and paste the token."
+    assert (
+        caught.value.hint == "Run 'kiwi auth signin anthropic --token-stdin' and paste the token."
+    )
 
 
 def test_a_missing_scope_names_the_scope_and_the_signin_command_with_scopes(tmp_path: Path) -> None:

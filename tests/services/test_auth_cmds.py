@@ -71,7 +71,13 @@ def test_signin_reads_the_token_from_stdin_and_never_prints_it(
     user_space: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     code, out, err = kiwi(
-        monkeypatch, "auth", "signin", "github", "--token-stdin", "--scopes", "repo, read,,",
+        monkeypatch,
+        "auth",
+        "signin",
+        "github",
+        "--token-stdin",
+        "--scopes",
+        "repo, read,,",
         stdin=ACCESS + "\n",
     )
     assert code == 0
@@ -93,8 +99,18 @@ def test_with_both_stdin_flags_the_first_line_is_access_and_the_second_refresh(
 ) -> None:
     before = time.time()
     code, _, _ = kiwi(
-        monkeypatch, "auth", "signin", "svc", "--token-stdin", "--refresh-token-stdin",
-        "--token-url", "https://auth.test/token", "--client-id", "app", "--expires-in", "60",
+        monkeypatch,
+        "auth",
+        "signin",
+        "svc",
+        "--token-stdin",
+        "--refresh-token-stdin",
+        "--token-url",
+        "https://auth.test/token",
+        "--client-id",
+        "app",
+        "--expires-in",
+        "60",
         stdin=f"{ACCESS}\n{REFRESH}\n",
     )
     assert code == 0
@@ -109,8 +125,14 @@ def test_a_refresh_token_alone_is_stored_already_expired_so_first_use_refreshes(
     user_space: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     code, _, _ = kiwi(
-        monkeypatch, "auth", "signin", "svc", "--refresh-token-stdin",
-        "--token-url", "https://auth.test/token", stdin=REFRESH + "\n",
+        monkeypatch,
+        "auth",
+        "signin",
+        "svc",
+        "--refresh-token-stdin",
+        "--token-url",
+        "https://auth.test/token",
+        stdin=REFRESH + "\n",
     )
     assert code == 0
     record = _store(user_space).record("svc")

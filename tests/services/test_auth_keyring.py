@@ -86,7 +86,9 @@ def _run_child(argv: list[str], env: dict[str, str]) -> dict[str, Any]:
 
 
 def _token_endpoint(server: LoopbackServer) -> str:
-    server.route("POST", "/token", Response.json({"access_token": "second-access", "expires_in": 600}))
+    server.route(
+        "POST", "/token", Response.json({"access_token": "second-access", "expires_in": 600})
+    )
     return server.url + "/token"
 
 
@@ -99,7 +101,15 @@ def test_a_token_is_stored_refreshed_and_deleted_in_a_real_secret_service_keyrin
     tmp_path: Path, http_server: LoopbackServer
 ) -> None:
     user_space = tmp_path / "user"
-    argv = [str(SESSION), sys.executable, "-c", CHILD, _token_endpoint(http_server), str(user_space), "keyring"]
+    argv = [
+        str(SESSION),
+        sys.executable,
+        "-c",
+        CHILD,
+        _token_endpoint(http_server),
+        str(user_space),
+        "keyring",
+    ]
     out = _run_child(argv, _child_env(tmp_path))
     assert out == {
         "backend": "keyring (keyring.backends.SecretService.Keyring)",

@@ -108,7 +108,10 @@ def test_the_hash_is_sha256_of_the_canonical_bytes_and_ignores_key_order() -> No
     one = {"b": [1, 2.0, "x"], "a": {"z": None, "y": True}}
     two = {"a": {"y": True, "z": None}, "b": [1, 2, "x"]}
     assert canonical_hash(one) == canonical_hash(two)
-    assert canonical_hash(one) == hashlib.sha256(b'{"a":{"y":true,"z":null},"b":[1,2,"x"]}').hexdigest()
+    assert (
+        canonical_hash(one)
+        == hashlib.sha256(b'{"a":{"y":true,"z":null},"b":[1,2,"x"]}').hexdigest()
+    )
 
 
 json_values = st.recursive(
@@ -117,8 +120,9 @@ json_values = st.recursive(
     | st.integers(min_value=-(2**53 - 1), max_value=2**53 - 1)
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(),
-    lambda children: st.lists(children, max_size=5)
-    | st.dictionaries(st.text(max_size=8), children, max_size=5),
+    lambda children: (
+        st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=8), children, max_size=5)
+    ),
     max_leaves=25,
 )
 

@@ -91,7 +91,10 @@ def test_no_venv_and_no_fallback_fails_listing_every_path_searched(tmp_path: Pat
         str(project / "venv" / "bin" / "python"),
         str(project / "nowhere" / "python"),
     ]
-    assert caught.value.message == "no virtualenv python found for env_config.interpreter (type venv_python)"
+    assert (
+        caught.value.message
+        == "no virtualenv python found for env_config.interpreter (type venv_python)"
+    )
     assert caught.value.hint == (
         f"Searched: {', '.join(searched)}. Install it there, or set "
         "env_config.interpreter.fallback (kernel, system or a path)."
@@ -148,7 +151,9 @@ def test_node_modules_bin_is_preferred_to_the_system_binary(tmp_path: Path) -> N
 
 def test_node_modules_falls_back_to_the_binary_on_path(tmp_path: Path) -> None:
     node = _exe(tmp_path / "bin" / "node")
-    found = _find(tmp_path, {"type": "node_modules", "fallback": "system"}, {"PATH": str(node.parent)})
+    found = _find(
+        tmp_path, {"type": "node_modules", "fallback": "system"}, {"PATH": str(node.parent)}
+    )
     assert found == FoundInterpreter(path=str(node), how="fallback:system")
 
 
@@ -189,7 +194,9 @@ def test_pyenv_uses_the_project_version_file_and_never_a_shim(tmp_path: Path) ->
     real = _exe(root / "versions" / "3.11.7" / "bin" / "python")
     (tmp_path / "project").mkdir()
     (tmp_path / "project" / ".python-version").write_text("3.11.7\n")
-    found = _find(tmp_path, {"type": "version_manager", "manager": "pyenv"}, {"PYENV_ROOT": str(root)})
+    found = _find(
+        tmp_path, {"type": "version_manager", "manager": "pyenv"}, {"PYENV_ROOT": str(root)}
+    )
     assert found == FoundInterpreter(path=str(real), how="version_manager:pyenv")
 
 
@@ -206,7 +213,9 @@ def test_pyenv_falls_back_to_its_global_version_file(tmp_path: Path) -> None:
     root = tmp_path / "pyenv"
     real = _exe(root / "versions" / "3.12.0" / "bin" / "python")
     (root / "version").write_text("# global\n3.12.0\n")
-    found = _find(tmp_path, {"type": "version_manager", "manager": "pyenv"}, {"PYENV_ROOT": str(root)})
+    found = _find(
+        tmp_path, {"type": "version_manager", "manager": "pyenv"}, {"PYENV_ROOT": str(root)}
+    )
     assert found.path == str(real)
 
 
@@ -224,7 +233,9 @@ def test_rbenv_defaults_to_the_home_root_and_strips_the_ruby_prefix(tmp_path: Pa
     ruby = _exe(tmp_path / "home" / ".rbenv" / "versions" / "3.2.2" / "bin" / "ruby")
     (tmp_path / "project").mkdir()
     (tmp_path / "project" / ".ruby-version").write_text("ruby-3.2.2")
-    found = _find(tmp_path, {"type": "version_manager", "manager": "rbenv"}, {"HOME": str(tmp_path / "home")})
+    found = _find(
+        tmp_path, {"type": "version_manager", "manager": "rbenv"}, {"HOME": str(tmp_path / "home")}
+    )
     assert found.path == str(ruby)
 
 
@@ -243,7 +254,9 @@ def test_a_version_manager_without_any_version_fails_naming_the_version_file(
     tmp_path: Path,
 ) -> None:
     with pytest.raises(ExecutionFailed) as caught:
-        _find(tmp_path, {"type": "version_manager", "manager": "rbenv"}, {"RBENV_ROOT": str(tmp_path)})
+        _find(
+            tmp_path, {"type": "version_manager", "manager": "rbenv"}, {"RBENV_ROOT": str(tmp_path)}
+        )
     assert caught.value.details == {
         "searched": ["a rbenv version (set version:, or .ruby-version)"]
     }

@@ -72,7 +72,9 @@ def test_the_bytes_are_sorted_indented_and_end_with_a_newline() -> None:
     assert data.endswith(b"}\n")
     parsed = json.loads(data)
     assert list(parsed) == ["chain", "kernel", "lockfile_version", "pins", "root"]
-    assert data.startswith(b'{\n  "chain": [\n    {\n      "executor_id": "primitives/http_client",')
+    assert data.startswith(
+        b'{\n  "chain": [\n    {\n      "executor_id": "primitives/http_client",'
+    )
     assert Lockfile.from_bytes(data, source="x") == _lockfile(pins={"mcp/x": C})
 
 
@@ -94,7 +96,7 @@ def test_the_spec_example_parses() -> None:
 
 def _broken(path: str, value: Any) -> dict[str, Any]:
     data = _lockfile().to_dict()
-    target = data
+    target: Any = data
     keys = path.split(".")
     for key in keys[:-1]:
         target = target[int(key)] if key.isdigit() else target[key]
@@ -111,14 +113,38 @@ _DELETE = object()
 @pytest.mark.parametrize(
     ("path", "value", "message"),
     [
-        ("lockfile_version", 2, "x.lock.json.lockfile_version: unsupported version 2 (this kernel reads 1)"),
-        ("lockfile_version", True, "x.lock.json.lockfile_version: unsupported version True (this kernel reads 1)"),
+        (
+            "lockfile_version",
+            2,
+            "x.lock.json.lockfile_version: unsupported version 2 (this kernel reads 1)",
+        ),
+        (
+            "lockfile_version",
+            True,
+            "x.lock.json.lockfile_version: unsupported version True (this kernel reads 1)",
+        ),
         ("root", _DELETE, "x.lock.json.root: missing"),
-        ("root.integrity", "abc", "x.lock.json.root.integrity: expected a sha256 hex digest, got str"),
+        (
+            "root.integrity",
+            "abc",
+            "x.lock.json.root.integrity: expected a sha256 hex digest, got str",
+        ),
         ("chain", [], "x.lock.json.chain: expected a non-empty list, got list"),
-        ("chain.1.space", "galaxy", "x.lock.json.chain[1].space: expected one of project, user, system, got 'galaxy'"),
-        ("chain.1.integrity", 3, "x.lock.json.chain[1].integrity: expected a sha256 hex digest, got int"),
-        ("chain.0.executor_id", 7, "x.lock.json.chain[0].executor_id: expected a string or null, got int"),
+        (
+            "chain.1.space",
+            "galaxy",
+            "x.lock.json.chain[1].space: expected one of project, user, system, got 'galaxy'",
+        ),
+        (
+            "chain.1.integrity",
+            3,
+            "x.lock.json.chain[1].integrity: expected a sha256 hex digest, got int",
+        ),
+        (
+            "chain.0.executor_id",
+            7,
+            "x.lock.json.chain[0].executor_id: expected a string or null, got int",
+        ),
         ("chain.0.id", "other", "x.lock.json.chain[0]: the first link must be the root tool"),
         ("chain.1.extra", 1, "x.lock.json.chain[1].extra: unknown field"),
         ("kernel", {}, "x.lock.json.kernel.version: missing"),
@@ -163,7 +189,10 @@ def test_freeze_writes_the_id_as_folders_and_records_the_time_only_in_the_index(
         },
     }
     assert sorted(p.name for p in root.rglob("*")) == [
-        ".index.json", ".index.lock", "anthropic@1.0.0.lock.json", "llm"
+        ".index.json",
+        ".index.lock",
+        "anthropic@1.0.0.lock.json",
+        "llm",
     ]
 
 
@@ -213,10 +242,11 @@ def test_list_reports_both_roots_and_marks_shadowed_user_lockfiles(tmp_path: Pat
     LockfileStore([user], clock=Clock(1_700_000_000.0)).freeze(_lockfile("llm/openai", "2.0.0"))
     LockfileStore([project], clock=Clock(1_700_000_100.0)).freeze(_lockfile())
     entries = [e.to_dict() for e in LockfileStore([project, user]).list()]
+    openai = user / "llm" / "openai@2.0.0.lock.json"
     assert entries == [
         {"id": "weather", "version": "1.2.0", "path": str(project / "weather@1.2.0.lock.json"),
          "frozen_at": "2023-11-14T22:15:00Z", "shadowed": False},
-        {"id": "llm/openai", "version": "2.0.0", "path": str(user / "llm" / "openai@2.0.0.lock.json"),
+        {"id": "llm/openai", "version": "2.0.0", "path": str(openai),
          "frozen_at": "2023-11-14T22:13:20Z", "shadowed": False},
         {"id": "weather", "version": "1.2.0", "path": str(user / "weather@1.2.0.lock.json"),
          "frozen_at": "2023-11-14T22:13:20Z", "shadowed": True},
@@ -227,9 +257,8 @@ def test_prune_removes_old_lockfiles_of_the_write_root_only(tmp_path: Path) -> N
     project, user = tmp_path / "project", tmp_path / "user"
     day = 86400.0
     LockfileStore([user], clock=Clock(0.0)).freeze(_lockfile("old/user", "1.0.0"))
-    store = LockfileStore([project, user], clock=Clock(0.0))
-    store.freeze(_lockfile("old/tool", "1.0.0"))
-    store._clock = Clock(20 * day)
+    LockfileStore([project, user], clock=Clock(0.0)).freeze(_lockfile("old/tool", "1.0.0"))
+    store = LockfileStore([project, user], clock=Clock(20 * day))
     store.freeze(_lockfile("fresh", "1.0.0"))
     unindexed = project / "stray@1.0.0.lock.json"
     unindexed.write_bytes(_lockfile("stray", "1.0.0").to_bytes())

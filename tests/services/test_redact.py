@@ -59,9 +59,12 @@ def test_json_escaped_and_percent_encoded_spellings_are_scrubbed_too() -> None:
 def test_combined_redactors_scrub_what_each_one_scrubs() -> None:
     both = Redactor(["first-secret"]) | Redactor(["second-secret"])
     assert both.redact_text("first-secret second-secret") == "*** ***"
-    assert Redactor(["aaaa"]).combine(Redactor(["bbbb"]), Redactor(["cccc"])).redact_text(
-        "aaaa bbbb cccc"
-    ) == "*** *** ***"
+    assert (
+        Redactor(["aaaa"])
+        .combine(Redactor(["bbbb"]), Redactor(["cccc"]))
+        .redact_text("aaaa bbbb cccc")
+        == "*** *** ***"
+    )
 
 
 def test_repr_shows_no_secret() -> None:

@@ -7,12 +7,14 @@ swapped between the check and the run is refused. Imports stay minimal: start-up
 part of every Python tool call.
 """
 
-import hashlib
 import json
 import os
 import sys
-import traceback
-import types
+
+try:  # the builtin module skips OpenSSL's start-up cost
+    from _sha256 import sha256
+except ImportError:  # pragma: no cover - other interpreters
+    from hashlib import sha256
 
 
 def _fail(out, kind, message):
@@ -30,11 +32,11 @@ def main():
     with open(path, "rb") as handle:
         source = handle.read()
     expected = os.environ.get("KIWI_TOOL_SHA256", "")
-    if expected and hashlib.sha256(source).hexdigest() != expected:
+    if expected and sha256(source).hexdigest() != expected:
         return _fail(out, "IntegrityError", f"{path} changed after it was verified")
     try:
         params = json.loads(sys.stdin.read() or "{}")
-        module = types.ModuleType("kiwi_tool")
+        module = type(sys)("kiwi_tool")
         module.__file__ = path
         sys.modules["kiwi_tool"] = module
         sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
@@ -58,6 +60,8 @@ def main():
             result = asyncio.run(_await(result))
         text = json.dumps(result)
     except Exception as exc:  # the tool's own failure becomes a result, traceback to stderr
+        import traceback
+
         traceback.print_exc()
         return _fail(out, type(exc).__name__, str(exc))
     out.write(text)

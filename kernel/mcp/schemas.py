@@ -1,0 +1,220 @@
+"""The five MCP tools Kiwi offers: names, descriptions and exact input schemas (SPEC §10).
+
+Schemas are JSON Schema 2020-12 (MCP's default dialect, so no ``$schema`` key is sent) and
+close every object with ``additionalProperties: false``. The server validates arguments
+against them itself: the low-level SDK server does not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+__all__ = ["ENVELOPE_SCHEMA", "HELP_ACTIONS", "TOOL_SPECS", "ToolSpec", "tool_spec"]
+
+HELP_ACTIONS: Final = ("stuck", "escalate", "checkpoint")
+
+_PROJECT_PATH: Final = {
+    "type": "string",
+    "minLength": 1,
+    "description": "Absolute path of the project root (the folder holding .ai/). "
+    "Default: the server's --project, else the first folder upward from its working "
+    "directory that holds .ai/.",
+}
+_ITEM_TYPE: Final = {
+    "type": "string",
+    "enum": ["tool", "directive", "knowledge"],
+    "description": "Which kind of item.",
+}
+_ITEM_ID: Final = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 512,
+    "description": "The item's id: its path below .ai/<kind>s/ without extension, "
+    "'/'-separated (e.g. 'runtimes/python'); a bare name works when it is unique.",
+}
+
+#: What every result's ``structuredContent`` is: the result envelope of SPEC §5.5.
+ENVELOPE_SCHEMA: Final[Mapping[str, Any]] = {
+    "type": "object",
+    "properties": {
+        "ok": {"type": "boolean"},
+        "data": {},
+        "error": {
+            "type": ["object", "null"],
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "hint": {"type": "string"},
+                "chain": {"type": "array", "items": {"type": "string"}},
+                "at": {"type": ["string", "null"]},
+                "details": {"type": "object"},
+            },
+            "required": ["code", "message", "hint"],
+        },
+        "meta": {"type": "object"},
+    },
+    "required": ["ok", "data", "error", "meta"],
+}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ToolSpec:
+    """One MCP tool as listed by ``tools/list``."""
+
+    name: str
+    title: str
+    description: str
+    input_schema: Mapping[str, Any]
+    read_only: bool = False
+    destructive: bool = False
+    idempotent: bool = False
+    open_world: bool = False
+
+
+def _object(properties: Mapping[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
+    schema: dict[str, Any] = {
+        "type": "object",
+        "properties": dict(properties),
+        "additionalProperties": False,
+    }
+    if required:
+        schema["required"] = list(required)
+    return schema
+
+
+TOOL_SPECS: Final[tuple[ToolSpec, ...]] = (
+    ToolSpec(
+        name="search",
+        title="Search Kiwi items",
+        description="Find tools, directives and knowledge entries by keywords, best first. "
+        "Each hit names its space (project > user > system) and the files it shadows.",
+        input_schema=_object(
+            {
+                "query": {
+                    "type": "string",
+                    "maxLength": 1000,
+                    "description": "Words to look for in ids, descriptions and bodies; "
+                    "an empty string lists everything.",
+                },
+                "item_type": {**_ITEM_TYPE, "description": "Only this kind (default: all)."},
+                "source": {
+                    "type": "string",
+                    "enum": ["project", "user", "system", "all"],
+                    "default": "all",
+                    "description": "Only this space (default: all).",
+                },
+                "limit": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
+                "project_path": _PROJECT_PATH,
+            },
+            ("query",),
+        ),
+        read_only=True,
+        idempotent=True,
+    ),
+    ToolSpec(
+        name="load",
+        title="Load a Kiwi item",
+        description="Read an item: the parsed record and the raw file, its space, the files "
+        "it shadows and whether it verifies. With 'destination', copy it into the project "
+        "or user space (the system space is read-only).",
+        input_schema=_object(
+            {
+                "item_type": _ITEM_TYPE,
+                "item_id": _ITEM_ID,
+                "source": {
+                    "type": "string",
+                    "enum": ["project", "user", "system"],
+                    "description": "Read from this space only (default: the first that "
+                    "holds the id, project > user > system).",
+                },
+                "destination": {
+                    "type": "string",
+                    "enum": ["project", "user"],
+                    "description": "Copy the item (and a tool's extra files) into this "
+                    "space. Refused when the file already exists there.",
+                },
+                "project_path": _PROJECT_PATH,
+            },
+            ("item_type", "item_id"),
+        ),
+    ),
+    ToolSpec(
+        name="execute",
+        title="Execute a Kiwi item",
+        description="Run a tool through its chain and return the result envelope; for a "
+        "directive, return its instructions with ${inputs.x} filled in (inline mode: you "
+        "follow them); for a knowledge entry, return the entry. 'dry_run' resolves and "
+        "validates without effects. Long runs report progress when you send a progress token.",
+        input_schema=_object(
+            {
+                "item_type": _ITEM_TYPE,
+                "item_id": _ITEM_ID,
+                "parameters": {
+                    "type": "object",
+                    "default": {},
+                    "description": "A tool's params, or a directive's inputs.",
+                },
+                "dry_run": {"type": "boolean", "default": False},
+                "thread": {
+                    "type": "boolean",
+                    "default": False,
+                    "description": "Run a directive in its own managed thread (not "
+                    "available yet).",
+                },
+                "project_path": _PROJECT_PATH,
+            },
+            ("item_type", "item_id"),
+        ),
+        destructive=True,
+        open_world=True,
+    ),
+    ToolSpec(
+        name="sign",
+        title="Sign Kiwi items",
+        description="Sign project or user items with the user's key, so they run under "
+        "KIWI_VERIFY=signed. 'item_id' may be a glob ('*' within a segment, '**' across). "
+        "Re-signing an unchanged file keeps its signature.",
+        input_schema=_object(
+            {
+                "item_type": _ITEM_TYPE,
+                "item_id": {**_ITEM_ID, "description": "An id or an id glob."},
+                "project_path": _PROJECT_PATH,
+            },
+            ("item_type", "item_id"),
+        ),
+        idempotent=True,
+    ),
+    ToolSpec(
+        name="help",
+        title="Kiwi help",
+        description="Guidance on using Kiwi (topics), and signals from an agent: "
+        "'stuck', 'escalate' (a human should look) or 'checkpoint'. Signals are recorded "
+        "in the project's audit log.",
+        input_schema=_object(
+            {
+                "topic": {
+                    "type": "string",
+                    "maxLength": 100,
+                    "description": "A topic; omit it for the overview and the topic list.",
+                },
+                "action": {"type": "string", "enum": list(HELP_ACTIONS)},
+                "reason": {
+                    "type": "string",
+                    "maxLength": 4000,
+                    "description": "Why (with 'action').",
+                },
+                "project_path": _PROJECT_PATH,
+            }
+        ),
+        idempotent=True,
+    ),
+)
+
+_BY_NAME: Final = {spec.name: spec for spec in TOOL_SPECS}
+
+
+def tool_spec(name: str) -> ToolSpec | None:
+    """The spec of the tool called ``name``, or None when Kiwi has no such tool."""
+    return _BY_NAME.get(name)

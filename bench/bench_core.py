@@ -54,9 +54,17 @@ def _project(root: Path) -> None:
 
 
 def bench_resolve(root: Path) -> None:
-    settings = Settings(project_root=root, user_space=root / "user", system_root=system_space_root(),
-                        host_env={"PATH": os.environ["PATH"]}, verify="off", lockfile="off")
-    kernel = Kernel(settings, caps=CapabilitySet.from_strings(["tool.execute:**", "process.exec:*"]))
+    settings = Settings(
+        project_root=root,
+        user_space=root / "user",
+        system_root=system_space_root(),
+        host_env={"PATH": os.environ["PATH"]},
+        verify="off",
+        lockfile="off",
+    )
+    kernel = Kernel(
+        settings, caps=CapabilitySet.from_strings(["tool.execute:**", "process.exec:*"])
+    )
 
     async def once() -> None:
         await kernel.plan("job", {"n": 2})
@@ -75,10 +83,14 @@ def bench_resolve(root: Path) -> None:
         chain = kernel.resolve("job")
         kernel.verify_chain(chain)
     per_resolve = (time.perf_counter() - start) / n * 1000
-    print(f"cached resolve+verify, 4 links ({' → '.join(chain.ids)}): {per_resolve:.3f} ms "
-          f"(target ≤ 0.2 ms)")
-    print(f"cached full plan (resolve, verify, params, caps, merge, env, template, schemas): "
-          f"{per:.3f} ms")
+    print(
+        f"cached resolve+verify, 4 links ({' → '.join(chain.ids)}): {per_resolve:.3f} ms "
+        f"(target ≤ 0.2 ms)"
+    )
+    print(
+        f"cached full plan (resolve, verify, params, caps, merge, env, template, schemas): "
+        f"{per:.3f} ms"
+    )
 
 
 def bench_parse() -> None:
@@ -98,8 +110,12 @@ def bench_parse() -> None:
 
 
 def bench_processes(root: Path) -> None:
-    env = {"PATH": os.environ["PATH"], "HOME": str(root), "KIWI_USER_SPACE": str(root / "user"),
-           "KIWI_VERIFY": "hash"}
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(root),
+        "KIWI_USER_SPACE": str(root / "user"),
+        "KIWI_VERIFY": "hash",
+    }
     runs = 15
     bare = _wall([sys.executable, "-c", "pass"], runs=runs, env=env)
     helped = _wall([KIWI, "--help"], runs=runs, env=env)
@@ -108,8 +124,12 @@ def bench_processes(root: Path) -> None:
     run_tool = _wall([sys.executable, "-I", str(runner), str(tool)], runs=runs, env=env, stdin="{}")
     kiwi_run = _wall([KIWI, "--project", str(root), "run", "noop"], runs=runs, env=env)
     print(f"python -c pass:            {bare:7.1f} ms")
-    print(f"kiwi --help:               {helped:7.1f} ms  ({helped / bare:.2f}× bare; target ≤ 100 ms)")
-    print(f"python tool runner:        {run_tool:7.1f} ms  ({run_tool / bare:.2f}× bare; target ≤ 1.2×)")
+    print(
+        f"kiwi --help:               {helped:7.1f} ms  ({helped / bare:.2f}× bare; target ≤ 100 ms)"
+    )
+    print(
+        f"python tool runner:        {run_tool:7.1f} ms  ({run_tool / bare:.2f}× bare; target ≤ 1.2×)"
+    )
     print(f"kiwi run (python tool):    {kiwi_run:7.1f} ms  ({kiwi_run / bare:.2f}× bare)")
 
 

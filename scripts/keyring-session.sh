@@ -11,7 +11,7 @@
 set -eu
 
 if [ -z "${KIWI_IN_KEYRING_SESSION:-}" ]; then
-    KIWI_IN_KEYRING_SESSION=1 exec dbus-run-session -- "$0" "$@"
+    KIWI_IN_KEYRING_SESSION=1 exec dbus-run-session -- sh "$0" "$@"
 fi
 
 # --unlock reads the password on stdin, starts (or joins) the daemon and prints the

@@ -196,6 +196,10 @@ class InterpreterFinder:
             return None
         version = version.removeprefix("ruby-") if manager == "rbenv" else version
         version = version.removeprefix("v") if manager == "nvm" else version
+        if not version[:1].isdigit() or "/" in version or "\\" in version:
+            # Aliases (lts/*, system, latest) need the manager itself to resolve them.
+            searched.append(f"{manager} version {version!r} (only numeric versions are understood)")
+            return None
         for root in self._manager_roots(manager, spec):
             installs, prefix = self._installs(manager, root, spec, binary)
             picked = _pick_version(installs, version, prefix)
@@ -217,8 +221,10 @@ class InterpreterFinder:
             files += [root / "version" for root in roots]
         elif manager == "nvm":
             files += [root / "alias" / "default" for root in roots]
-        elif self._home() is not None:
-            files.append(Path(str(self._home())) / ".tool-versions")
+        else:
+            home = self._home()
+            if home is not None:
+                files.append(Path(home) / ".tool-versions")
         for file in files:
             text = self._read_text(file)
             if text is None:
@@ -317,14 +323,18 @@ class InterpreterFinder:
     def _path_folders(self) -> list[Path]:
         separator = ";" if self._windows else ":"
         raw = self._host.get("PATH", "")
-        # An empty PATH entry means "the current folder": never look there.
-        return [Path(entry) for entry in raw.split(separator) if entry]
+        # Empty and relative entries name folders relative to wherever the kernel runs: skip.
+        return [Path(entry) for entry in raw.split(separator) if entry and self._absolute(entry)]
 
     def _under(self, base: Path, entry: str) -> Path:
-        pure = PureWindowsPath(entry) if self._windows else PurePosixPath(entry)
-        if pure.is_absolute() or Path(entry).is_absolute():
+        if self._absolute(entry):
             return Path(entry)
+        pure = PureWindowsPath(entry) if self._windows else PurePosixPath(entry)
         return base.joinpath(*pure.parts).absolute()
+
+    def _absolute(self, entry: str) -> bool:
+        # Native absolute paths always count; on Windows also drive and UNC forms.
+        return Path(entry).is_absolute() or (self._windows and PureWindowsPath(entry).is_absolute())
 
     def _home(self) -> str | None:
         if self._windows:

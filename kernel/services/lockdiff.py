@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from kernel.services.lockfile import Lockfile
+    from kernel.services.lockrecords import Lockfile
 
 __all__ = ["Drift", "compare"]
 

@@ -1,7 +1,9 @@
 """The trust layer (SPEC §4.1, §9): capabilities, tokens, item signatures, keys, the
 system-space manifest, the audit log and the project's capability policy.
 
-The executor and the item loader call these; nothing here touches the executor.
+The executor and the item loader call these; nothing here touches the executor. The
+manifest functions live in ``kernel.trust.manifest`` (not imported here, so that
+``python -m kernel.trust.manifest`` runs cleanly).
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from kernel.trust.capabilities import (
     permissions_to_capabilities,
 )
 from kernel.trust.keys import KeyStore, TrustedKey, TrustStore
-from kernel.trust.manifest import build_manifest, check_file, load_manifest, write_manifest
 from kernel.trust.policy import DEFAULT_CAPABILITIES, load_policy
 from kernel.trust.signing import (
     SignatureLine,
@@ -40,13 +41,10 @@ __all__ = [
     "TrustStore",
     "TrustedKey",
     "Verification",
-    "build_manifest",
-    "check_file",
     "content_hash",
     "covers",
     "exec_capability",
     "http_capability",
-    "load_manifest",
     "load_policy",
     "mint",
     "params_digest",
@@ -55,5 +53,4 @@ __all__ = [
     "split_signature",
     "verify_item",
     "verify_token",
-    "write_manifest",
 ]

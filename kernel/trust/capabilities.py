@@ -242,9 +242,6 @@ class CapabilitySet:
         """The capabilities as strings, in order."""
         return [str(cap) for cap in self.caps]
 
-    def __len__(self) -> int:
-        return len(self.caps)
-
 
 def http_capability(url: str) -> str:
     """``net.http:<host>`` for a URL, with ``:<port>`` only when the URL names one.

@@ -122,6 +122,16 @@ class CapabilityToken:
         return _capset(self.caps)
 
 
+@lru_cache(maxsize=1024)
+def _check_signature(raw_public: bytes, payload: bytes, signature: bytes) -> None:
+    """Ed25519 check over ``payload``; raises InvalidSignature.
+
+    Only successes are cached (a raise is not): a thread's token is verified at every tool
+    call, and the answer for the same key and bytes never changes.
+    """
+    Ed25519PublicKey.from_public_bytes(raw_public).verify(signature, payload)
+
+
 def _malformed(why: str) -> TokenInvalid:
     return TokenInvalid(f"malformed token: {why}")
 
@@ -212,7 +222,7 @@ def verify_token(
             hint="Trust the signer with 'kiwi trust add <public-key-file>', or mint a new token.",
         )
     try:
-        public.verify(signature, payload)
+        _check_signature(public.public_bytes_raw(), payload, signature)
     except InvalidSignature:
         raise TokenInvalid(f"token signature does not verify with key {token.iss}") from None
     if now >= token.exp:

@@ -102,6 +102,7 @@ def test_a_token_is_stored_refreshed_and_deleted_in_a_real_secret_service_keyrin
 ) -> None:
     user_space = tmp_path / "user"
     argv = [
+        "sh",  # no reliance on the script's execute bit
         str(SESSION),
         sys.executable,
         "-c",

@@ -285,3 +285,13 @@ def test_the_spec_round_trips_through_to_dict() -> None:
         {"type": "version_manager", "manager": "asdf", "binary": "python", "version": "3.12"}
     )
     assert InterpreterSpec.from_dict(spec.to_dict()) == spec
+
+
+def test_relative_path_entries_are_never_searched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _exe(tmp_path / "rel" / "deno")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ExecutionFailed) as caught:
+        _find(tmp_path, {"type": "system_binary", "binary": "deno"}, {"PATH": "rel:.:"})
+    assert caught.value.details == {"searched": []}

@@ -343,3 +343,17 @@ def test_each_changed_field_of_each_link_is_reported_with_both_values() -> None:
     assert drifts[1].to_dict() == {
         "link_id": "weather", "field": "integrity", "locked": A, "current": C
     }  # fmt: skip
+
+
+def test_freeze_refuses_a_record_that_load_would_refuse(tmp_path: Path) -> None:
+    bad = Lockfile(
+        root={"id": "weather", "version": "1.2.0", "integrity": "not-a-digest"},
+        chain=_lockfile().chain,
+        kernel={"version": "0.1.0"},
+    )
+    with pytest.raises(LockfileError) as caught:
+        LockfileStore([tmp_path]).freeze(bad)
+    assert caught.value.message == (
+        "lockfile for weather.root.integrity: expected a sha256 hex digest, got str"
+    )
+    assert not list(tmp_path.rglob("*.lock.json"))

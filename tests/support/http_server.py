@@ -42,6 +42,7 @@ import contextlib
 import json as _json
 import socket
 import struct
+import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -199,6 +200,14 @@ class _Route:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     owner: LoopbackServer
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients hanging up (resets, broken pipes) are normal here; anything else is kept."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, ConnectionError | TimeoutError) or exc is None:
+            return
+        self.owner._record_error(exc)
+        super().handle_error(request, client_address)
 
 
 class _RequestHandler(BaseHTTPRequestHandler):

@@ -121,7 +121,12 @@ def test_attenuate_keeps_only_what_the_set_covers() -> None:
 def test_from_strings_drops_duplicates_and_keeps_order() -> None:
     caps = CapabilitySet.from_strings(["fs.read:b", "fs.read:a", "fs.read:b"])
     assert caps.to_list() == ["fs.read:b", "fs.read:a"]
-    assert len(caps) == 2
+    assert len(caps.caps) == 2
+
+
+def test_an_empty_set_is_still_truthy_so_it_cannot_be_swapped_for_a_wider_one() -> None:
+    empty = CapabilitySet.from_strings([])
+    assert (empty or CapabilitySet.from_strings(["fs.read"])) is empty
 
 
 def test_from_strings_raises_for_the_first_bad_capability() -> None:

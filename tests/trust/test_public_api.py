@@ -18,13 +18,10 @@ def test_the_trust_package_exports_exactly_its_public_names() -> None:
         "TrustStore",
         "TrustedKey",
         "Verification",
-        "build_manifest",
-        "check_file",
         "content_hash",
         "covers",
         "exec_capability",
         "http_capability",
-        "load_manifest",
         "load_policy",
         "mint",
         "params_digest",
@@ -33,6 +30,5 @@ def test_the_trust_package_exports_exactly_its_public_names() -> None:
         "split_signature",
         "verify_item",
         "verify_token",
-        "write_manifest",
     ]
     assert all(hasattr(kernel.trust, name) for name in kernel.trust.__all__)

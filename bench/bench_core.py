@@ -128,7 +128,8 @@ def bench_processes(root: Path) -> None:
         f"kiwi --help:               {helped:7.1f} ms  ({helped / bare:.2f}× bare; target ≤ 100 ms)"
     )
     print(
-        f"python tool runner:        {run_tool:7.1f} ms  ({run_tool / bare:.2f}× bare; target ≤ 1.2×)"
+        f"python tool runner:        {run_tool:7.1f} ms  "
+        f"({run_tool / bare:.2f}× bare; target ≤ 1.2×)"
     )
     print(f"kiwi run (python tool):    {kiwi_run:7.1f} ms  ({kiwi_run / bare:.2f}× bare)")
 

@@ -53,7 +53,7 @@ printf '{"words": %d}\\n' "$words"
 
 
 class _Weather(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+    def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         answer = {
             "city": body["city"],
@@ -96,28 +96,66 @@ def main() -> int:
             "KIWI_USER_SPACE": str(root / "user"),
         }
         step("scaffold .ai/, make a signing key, sign the example", "init", env=env, cwd=project)
-        step("a Python tool through runtimes/python", "run", "hello", "-p", "name=Kiwi",
-             env=env, cwd=project)
+        step(
+            "a Python tool through runtimes/python",
+            "run",
+            "hello",
+            "-p",
+            "name=Kiwi",
+            env=env,
+            cwd=project,
+        )
         tools = project / ".ai" / "tools"
         (tools / "weather.yaml").write_text(WEATHER)
         (tools / "count.sh").write_text(COUNT)
         (project / ".env").write_text(f"WEATHER_URL=http://127.0.0.1:{server.server_port}\n")
         step("sign the new tools", "sign", "tool", "*", env=env, cwd=project)
-        out = step("an HTTP tool: params into query, headers and JSON body", "--json", "run",
-                   "weather", "-p", "city=Oslo", env=env, cwd=project)
+        out = step(
+            "an HTTP tool: params into query, headers and JSON body",
+            "--json",
+            "run",
+            "weather",
+            "-p",
+            "city=Oslo",
+            env=env,
+            cwd=project,
+        )
         data = json.loads(out)["data"]
         assert data["x_city"] == "Oslo" and "q=Oslo" in data["path"], data
-        step("a bash tool reading its params", "run", "count", "-p", "text=one two three",
-             env=env, cwd=project)
-        step("the chain, spaces and final config", "resolve", "weather", "-p", "city=Oslo",
-             env=env, cwd=project)
+        step(
+            "a bash tool reading its params",
+            "run",
+            "count",
+            "-p",
+            "text=one two three",
+            env=env,
+            cwd=project,
+        )
+        step(
+            "the chain, spaces and final config",
+            "resolve",
+            "weather",
+            "-p",
+            "city=Oslo",
+            env=env,
+            cwd=project,
+        )
         step("freeze the chain", "lockfile", "freeze", "weather", env=env, cwd=project)
-        step("a locked run", "run", "weather", "-p", "city=Bergen", "--locked",
-             env=env, cwd=project)
+        step(
+            "a locked run", "run", "weather", "-p", "city=Bergen", "--locked", env=env, cwd=project
+        )
         with (tools / "weather.yaml").open("a") as handle:
             handle.write("# an edit nobody signed\n")
-        step("a tampered tool never runs", "run", "weather", "-p", "city=Oslo",
-             env=env, cwd=project, expect=1)
+        step(
+            "a tampered tool never runs",
+            "run",
+            "weather",
+            "-p",
+            "city=Oslo",
+            env=env,
+            cwd=project,
+            expect=1,
+        )
         step("the audit log is an unbroken hash chain", "audit", "verify", env=env, cwd=project)
     server.shutdown()
     print("\ndemo ok")

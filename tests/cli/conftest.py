@@ -32,8 +32,13 @@ class Project:
         path.write_text(text, encoding="utf-8")
         return path
 
-    def kiwi(self, *args: str, stdin: str | None = None, cwd: Path | None = None,
-             env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    def kiwi(
+        self,
+        *args: str,
+        stdin: str | None = None,
+        cwd: Path | None = None,
+        env: dict[str, str] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [KIWI, *args],
             cwd=cwd or self.root,

@@ -54,14 +54,20 @@ printf '{"stdin": %s, "name": "%s", "n": "%s"}' "$input" "$KIWI_PARAM_NAME" "$KI
 def test_a_python_tool_runs_through_runtimes_python_with_coerced_params(project: Project) -> None:
     project.write_tool("math/add.py", PY_TOOL)
     project.sign()
-    done = project.kiwi("--json", "run", "add", "-p", "a=2", "-p", "b=0.5", "-p", "flag=true",
-                        "-p", "opts.depth=3")
+    done = project.kiwi(
+        "--json", "run", "add", "-p", "a=2", "-p", "b=0.5", "-p", "flag=true", "-p", "opts.depth=3"
+    )
     assert done.returncode == 0, done.stderr
     envelope = json.loads(done.stdout)
     assert envelope["ok"] is True
     assert envelope["error"] is None
-    assert envelope["data"] == {"sum": 2.5, "flag": True, "opts": {"depth": 3},
-                                "tool_id": "math/add", "project": str(project.root)}
+    assert envelope["data"] == {
+        "sum": 2.5,
+        "flag": True,
+        "opts": {"depth": 3},
+        "tool_id": "math/add",
+        "project": str(project.root),
+    }
     assert envelope["meta"]["chain"] == ["math/add", "runtimes/python", "primitives/subprocess"]
     assert envelope["meta"]["process"]["stderr"].startswith("noise on stdout goes to stderr")
 
@@ -95,7 +101,11 @@ def test_a_bash_tool_reads_params_json_on_stdin_and_as_env(project: Project) -> 
     project.sign()
     done = project.kiwi("--json", "run", "greet", "-p", "name=Ada", "-p", "n=3")
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["data"] == {"stdin": {"name": "Ada", "n": 3}, "name": "Ada", "n": "3"}
+    assert json.loads(done.stdout)["data"] == {
+        "stdin": {"name": "Ada", "n": 3},
+        "name": "Ada",
+        "n": "3",
+    }
 
 
 def test_a_failed_run_exits_1_with_code_and_hint(project: Project) -> None:

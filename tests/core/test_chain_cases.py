@@ -103,7 +103,9 @@ def test_chain_case(case_file: Path, tmp_path: Path) -> None:
     if "spaces" in expect:
         assert [link.file.space for link in result.chain.links] == expect["spaces"]
     if "shadowed" in expect:
-        shadowed = [f"{f.space}:{f.id}" for link in result.chain.links for f in link.located.shadowed]
+        shadowed = [
+            f"{f.space}:{f.id}" for link in result.chain.links for f in link.located.shadowed
+        ]
         assert shadowed == expect["shadowed"]
     if "ignored" in expect:
         ignored = [f"{f.space}:{f.id}" for link in result.chain.links for f in link.located.ignored]

@@ -22,7 +22,11 @@ configs = st.fixed_dictionaries(
 def test_mappings_merge_lists_replace_and_null_deletes() -> None:
     base = {"env": {"A": "1", "B": "2"}, "args": ["x", "y"], "input": "hi", "timeout": 5}
     top = {"env": {"B": "3", "C": "4"}, "args": ["z"], "input": None}
-    assert merge_into(base, top) == {"env": {"A": "1", "B": "3", "C": "4"}, "args": ["z"], "timeout": 5}
+    assert merge_into(base, top) == {
+        "env": {"A": "1", "B": "3", "C": "4"},
+        "args": ["z"],
+        "timeout": 5,
+    }
 
 
 def test_merge_does_not_modify_its_inputs() -> None:

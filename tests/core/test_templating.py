@@ -44,8 +44,17 @@ def test_double_dollar_escapes_and_lone_dollars_stay() -> None:
 
 def test_context_roots() -> None:
     out = render(
-        {"args": ["${tool.path}", "${tool.dir}", "${tool.id}", "${project.path}", "${user.path}",
-                  "${thread.id:-none}", "${params_json}"]},
+        {
+            "args": [
+                "${tool.path}",
+                "${tool.dir}",
+                "${tool.id}",
+                "${project.path}",
+                "${user.path}",
+                "${thread.id:-none}",
+                "${params_json}",
+            ]
+        },
         CTX,
     ).value
     assert out["args"][:6] == ["/p/.ai/tools/w.yaml", "/p/.ai/tools", "w", "/p", "/u", "none"]

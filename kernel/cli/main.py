@@ -22,6 +22,7 @@ _COMMAND_MODULES = (
     "kernel.cli.lockfile_cmds",
     "kernel.cli.trust_cmds",
     "kernel.cli.auth_cmds",
+    "kernel.cli.serve_cmds",
 )
 
 

@@ -51,7 +51,7 @@ def _wanted(error: ValidationError) -> str:
     """What the schema wanted, in words."""
     schema = error.schema if isinstance(error.schema, Mapping) else {}
     kind = error.validator
-    value = error.validator_value
+    value: Any = error.validator_value
     if kind == "type":
         names = value if isinstance(value, list) else [value]
         return " or ".join(_JSON_TYPES.get(str(n), str(n)) for n in names)
@@ -68,7 +68,9 @@ def _wanted(error: ValidationError) -> str:
     return str(error.message)
 
 
-def _problems(validator: Draft202012Validator, arguments: Mapping[str, Any]) -> list[dict[str, str]]:
+def _problems(
+    validator: Draft202012Validator, arguments: Mapping[str, Any]
+) -> list[dict[str, str]]:
     problems: list[dict[str, str]] = []
     errors = sorted(validator.iter_errors(arguments), key=lambda e: [str(p) for p in e.path])
     for error in errors:
@@ -79,7 +81,11 @@ def _problems(validator: Draft202012Validator, arguments: Mapping[str, Any]) -> 
                     problems.append({"field": f"{field}.{name}", "problem": "required but missing"})
             continue
         if error.validator == "additionalProperties" and isinstance(error.instance, Mapping):
-            known = sorted(error.schema.get("properties", {})) if isinstance(error.schema, Mapping) else []
+            known = (
+                sorted(error.schema.get("properties", {}))
+                if isinstance(error.schema, Mapping)
+                else []
+            )
             for name in error.instance:
                 if name not in known:
                     problems.append(
@@ -89,7 +95,7 @@ def _problems(validator: Draft202012Validator, arguments: Mapping[str, Any]) -> 
                         }
                     )
             continue
-        if error.validator in ("maxLength",):
+        if error.validator == "maxLength":
             got = f"{len(error.instance)} characters" if isinstance(error.instance, str) else ""
         else:
             got = _shown(error.instance)

@@ -51,7 +51,9 @@ def check_inputs(directive: Directive, inputs: Mapping[str, Any]) -> dict[str, A
     for name in inputs:
         if name not in declared:
             allowed = ", ".join(declared) or "none"
-            problems.append({"path": f"inputs.{name}", "problem": f"unknown input (declared: {allowed})"})
+            problems.append(
+                {"path": f"inputs.{name}", "problem": f"unknown input (declared: {allowed})"}
+            )
     resolved: dict[str, Any] = {}
     for name, entry in declared.items():
         if name in inputs:

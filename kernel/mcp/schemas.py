@@ -160,8 +160,7 @@ TOOL_SPECS: Final[tuple[ToolSpec, ...]] = (
                 "thread": {
                     "type": "boolean",
                     "default": False,
-                    "description": "Run a directive in its own managed thread (not "
-                    "available yet).",
+                    "description": "Run a directive in its own managed thread (not available yet).",
                 },
                 "project_path": _PROJECT_PATH,
             },

@@ -165,7 +165,9 @@ class KiwiServer:
     ) -> types.ListToolsResult:
         return self._tools
 
-    async def _call_tool(self, ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
+    async def _call_tool(
+        self, ctx: Any, params: types.CallToolRequestParams
+    ) -> types.CallToolResult:
         spec = tool_spec(params.name)
         if spec is None:
             raise MCPError(
@@ -270,10 +272,10 @@ class KiwiServer:
         from kernel.mcp.actions import run_tool
 
         try:
-            kernel = self.contexts.kernel()
-            declared = {e.name: e.type for e in kernel.store.load("directive", params.name).item.inputs}  # type: ignore[union-attr]
+            directive = self.contexts.kernel().store.load("directive", params.name).item
         except KiwiError as err:
             raise _kiwi_error(err) from None
+        declared = {e.name: e.type for e in getattr(directive, "inputs", ())}
         inputs = {
             name: _coerce(value, declared.get(name, "string"))
             for name, value in (params.arguments or {}).items()

@@ -121,7 +121,12 @@ def security_settings(host: str) -> TransportSecuritySettings:
     return TransportSecuritySettings(
         enable_dns_rebinding_protection=True,
         allowed_hosts=[f"{name}:*" for name in names],
-        allowed_origins=[f"{scheme}://{name}:*" for name in names for scheme in ("http", "https")],
+        allowed_origins=[
+            origin
+            for name in names
+            for scheme in ("http", "https")
+            for origin in (f"{scheme}://{name}", f"{scheme}://{name}:*")
+        ],
     )
 
 

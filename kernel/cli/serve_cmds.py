@@ -1,0 +1,46 @@
+"""``kiwi serve [--http] [--host 127.0.0.1] [--port 8765]``: the MCP server (SPEC §10, §11)."""
+
+from __future__ import annotations
+
+import argparse
+
+from kernel.cli.base import EXIT_FAILED, EXIT_OK, CliContext
+
+__all__ = ["add_parsers"]
+
+
+def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="serve MCP: stdio by default, Streamable HTTP with --http",
+        description="Serve Kiwi over MCP. stdio (default): MCP on stdout, logs on stderr, "
+        "exits when stdin closes. --http: Streamable HTTP at http://HOST:PORT/mcp.",
+    )
+    p.add_argument("--http", action="store_true", help="serve Streamable HTTP instead of stdio")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8765, help="port to bind (default 8765; 0: any)")
+    p.set_defaults(func=_serve)
+
+
+def _serve(args: argparse.Namespace, ctx: CliContext) -> int:
+    import anyio
+
+    from kernel.mcp.contexts import ProjectContexts
+
+    contexts = ProjectContexts(ctx.project)
+    if not args.http:
+        from kernel.mcp.transports import serve_stdio
+
+        anyio.run(serve_stdio, contexts)
+        return EXIT_OK
+    from kernel.mcp.transports import serve_http
+
+    try:
+        anyio.run(lambda: serve_http(contexts, host=args.host, port=args.port))
+    except OSError as exc:
+        ctx.diag(
+            f"kiwi: cannot serve on {args.host}:{args.port}: {exc.strerror or exc}\n"
+            "  hint: pick another --port (0 picks a free one) or stop what uses it"
+        )
+        return EXIT_FAILED
+    return EXIT_OK

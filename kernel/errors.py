@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 __all__ = [
     "AmbiguousId",
     "AuthRequired",
+    "BackendUnavailable",
     "ChainBroken",
     "ConfigInvalid",
     "ExecutionFailed",
@@ -21,6 +22,8 @@ __all__ = [
     "IntegrityFailed",
     "InvalidId",
     "ItemNotFound",
+    "KeyMissing",
+    "KeyUnsafe",
     "KiwiError",
     "LockfileError",
     "LockfileMismatch",
@@ -181,6 +184,21 @@ class TokenInvalid(KiwiError, PermissionError):
     default_hint = "Mint a fresh token from a valid parent."
 
 
+class KeyMissing(KiwiError, LookupError):
+    code = "KEY_MISSING"
+    default_hint = "Make your signing key with 'kiwi keys init'."
+
+
+class KeyUnsafe(KiwiError, PermissionError):
+    code = "KEY_UNSAFE"
+    default_hint = "Make the private key readable by you only (chmod 600)."
+
+
+class BackendUnavailable(KiwiError):
+    code = "BACKEND_UNAVAILABLE"
+    default_hint = "Start or unlock a keyring, or set KIWI_AUTH_BACKEND=file."
+
+
 class AuthRequired(KiwiError):
     code = "AUTH_REQUIRED"
     default_hint = "Run 'kiwi auth signin <service>'."
@@ -221,6 +239,9 @@ _BY_CODE: dict[str, type[KiwiError]] = {
         PermissionDenied,
         TokenInvalid,
         AuthRequired,
+        KeyMissing,
+        KeyUnsafe,
+        BackendUnavailable,
         ExecutionTimeout,
         ExecutionFailed,
         HttpError,

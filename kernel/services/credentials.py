@@ -16,7 +16,7 @@ import secrets
 from pathlib import Path
 from typing import Any, Protocol
 
-from kernel.errors import KiwiError, UsageError
+from kernel.errors import BackendUnavailable, KiwiError, UsageError
 from kernel.services.atomic import atomic_write, exclusive_lock
 
 __all__ = [
@@ -204,7 +204,7 @@ def select_backend(
     if reason is None:
         return backend, None
     if choice == "keyring":
-        raise KiwiError(
+        raise BackendUnavailable(
             f"KIWI_AUTH_BACKEND=keyring, but {reason}",
             hint="Start or unlock a keyring (e.g. gnome-keyring), or set KIWI_AUTH_BACKEND=file.",
         )

@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_public_key,
 )
 
-from kernel.errors import ItemNotFound, KiwiError, ParseError, UsageError
+from kernel.errors import ItemNotFound, KeyMissing, KeyUnsafe, ParseError, UsageError
 from kernel.trust.encoding import fingerprint
 from kernel.trust.fileio import atomic_write, ensure_private_dir
 
@@ -97,9 +97,9 @@ class KeyStore:
             info = self.private_path.stat()
             data = self.private_path.read_bytes()
         except FileNotFoundError:
-            raise KiwiError(f"no signing key at {self.private_path}", hint=_INIT_HINT) from None
+            raise KeyMissing(f"no signing key at {self.private_path}", hint=_INIT_HINT) from None
         if stat.S_IMODE(info.st_mode) & 0o077:
-            raise KiwiError(
+            raise KeyUnsafe(
                 f"signing key {self.private_path} is readable by others"
                 f" (mode {stat.S_IMODE(info.st_mode):04o})",
                 hint=f"Run 'chmod 600 {self.private_path}'.",

@@ -36,7 +36,9 @@ __all__ = [
 
 MANIFEST_NAME: Final = "manifest.json"
 MANIFEST_VERSION: Final = 1
-_SKIP_DIRS: Final = frozenset({"__pycache__"})
+# The repository's .ai is also a project space while developing Kiwi: runs there write logs
+# and lockfiles, which are not part of the shipped system space.
+_SKIP_DIRS: Final = frozenset({"__pycache__", "logs", "lockfiles"})
 _REINSTALL_HINT: Final = (
     "The installed package was modified; reinstall it (pip install --force-reinstall kiwi-mcp)."
 )
@@ -45,7 +47,7 @@ _REINSTALL_HINT: Final = (
 def build_manifest(root: Path) -> dict[str, Any]:
     """``{"manifest_version": 1, "files": {relpath: sha256}}`` over every file under ``root``.
 
-    Skips the manifest itself and ``__pycache__`` folders; paths are ``/``-separated and
+    Skips the manifest itself and ``__pycache__``, ``logs`` and ``lockfiles`` folders; paths are ``/``-separated and
     sorted, so the same tree always gives the same manifest. Raises OSError.
     """
     files: dict[str, str] = {}

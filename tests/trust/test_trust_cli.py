@@ -65,7 +65,7 @@ def test_keys_init_then_show(user_space: Path) -> None:
 def test_keys_show_without_a_key_fails_with_a_hint() -> None:
     code, out, err = kiwi(["keys", "show"])
     assert code == 1 and out == ""
-    assert err.startswith("[KIWI_ERROR] no signing key at ")
+    assert err.startswith("[KEY_MISSING] no signing key at ")
     assert "hint: Run 'kiwi keys init' to make your signing key." in err
 
 

@@ -90,6 +90,10 @@ def check_lockfile(kernel: Kernel, chain: Chain, *, locked: bool) -> LockCheck:
         return LockCheck(status="ok")
     text = "; ".join(str(drift) for drift in drifts)
     if policy == "strict":
+        # full values in the refusal: the two hashes are what a reviewer compares
+        text = "; ".join(
+            f"{d.link_id}: {d.field} {d.locked} (locked) → {d.current} (now)" for d in drifts
+        )
         raise LockfileMismatch(
             f"the chain of {asked.id} drifted from its lockfile: {text}",
             hint=f"Review the change, then 'kiwi lockfile freeze {asked.id}' to accept it.",

@@ -47,8 +47,9 @@ _REINSTALL_HINT: Final = (
 def build_manifest(root: Path) -> dict[str, Any]:
     """``{"manifest_version": 1, "files": {relpath: sha256}}`` over every file under ``root``.
 
-    Skips the manifest itself and ``__pycache__``, ``logs`` and ``lockfiles`` folders; paths are ``/``-separated and
-    sorted, so the same tree always gives the same manifest. Raises OSError.
+    Skips the manifest itself and ``__pycache__``, ``logs`` and ``lockfiles`` folders;
+    paths are ``/``-separated and sorted, so the same tree always gives the same manifest.
+    Raises OSError.
     """
     files: dict[str, str] = {}
     for folder, dirs, names in os.walk(root):

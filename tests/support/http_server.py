@@ -213,6 +213,9 @@ class _Server(ThreadingHTTPServer):
 class _RequestHandler(BaseHTTPRequestHandler):
     # HTTP/1.1 so clients can keep connections alive (connection reuse is tested through this).
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; with Nagle on, each small response would
+    # wait ~40 ms for the client's delayed ACK.
+    disable_nagle_algorithm = True
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:

@@ -26,7 +26,7 @@ import httpx
 from .errors import PrimitiveError, PrimitiveHttpError, PrimitiveTimeout
 from .http_spec import NO_BODY, HttpResult, HttpSpec, RetryPolicy
 from .sinks import Sink
-from .sse import SseState, error_message, iter_events
+from .sse import SseState, error_message, read_events
 
 __all__ = ["NO_BODY", "HttpClient", "HttpResult", "HttpSpec", "RetryPolicy"]
 
@@ -87,18 +87,24 @@ class _Deliver:
     def __init__(self, sinks: Sequence[Sink], on_event: EventCallback | None) -> None:
         self._sinks = tuple(sinks)
         self._on_event = on_event
+        # Bound methods, looked up once: this runs once per streamed event.
+        self._targets: tuple[EventCallback, ...] = tuple(sink.write for sink in sinks)
+        if on_event is not None:
+            self._targets += (on_event,)
 
     def __call__(self, event: dict[str, Any]) -> None:
-        for sink in self._sinks:
-            try:
-                sink.write(event)
-            except Exception as exc:
-                raise PrimitiveError(
-                    "EXECUTION_FAILED",
-                    f"sink {type(sink).__name__} failed: {type(exc).__name__}: {exc}",
-                ) from exc
-        if self._on_event is not None:
-            self._on_event(event)
+        target: EventCallback | None = None
+        try:
+            for target in self._targets:
+                target(event)
+        except Exception as exc:
+            sink = getattr(target, "__self__", None)
+            if target is self._on_event or sink is None:
+                raise
+            raise PrimitiveError(
+                "EXECUTION_FAILED",
+                f"sink {type(sink).__name__} failed: {type(exc).__name__}: {exc}",
+            ) from exc
 
     def close(self, *, quiet: bool) -> None:
         """Close every sink; the first failure is raised afterwards unless ``quiet``."""
@@ -391,19 +397,17 @@ class HttpClient:
     async def _read_stream(
         response: httpx.Response, state: SseState, deliver: _Deliver, host: str
     ) -> None:
-        async with contextlib.aclosing(iter_events(response, state)) as events:
-            async for event, is_error in events:
-                deliver(event)
-                if is_error:
-                    message, kind = error_message(event)
-                    raise PrimitiveHttpError(
-                        f"{host} sent an error event in the stream: {message}",
-                        status=response.status_code,
-                        details={
-                            "status": response.status_code,
-                            "error_type": kind,
-                            "event": event,
-                            "host": host,
-                            "events": state.count,
-                        },
-                    )
+        event = await read_events(response, state, deliver)
+        if event is not None:
+            message, kind = error_message(event)
+            raise PrimitiveHttpError(
+                f"{host} sent an error event in the stream: {message}",
+                status=response.status_code,
+                details={
+                    "status": response.status_code,
+                    "error_type": kind,
+                    "event": event,
+                    "host": host,
+                    "events": state.count,
+                },
+            )

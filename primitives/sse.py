@@ -16,15 +16,16 @@ Each delivered event is ``{"event": name or "message", "data": JSON value or raw
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 from httpx_sse import EventSource
 
-__all__ = ["SseState", "error_message", "iter_events", "parse_data"]
+__all__ = ["SseState", "error_message", "is_error", "parse_data", "read_events"]
 
 # Characters a JSON text can start with; anything else is kept as a string without trying.
 _JSON_START = frozenset('{["-0123456789tfn')
@@ -55,26 +56,33 @@ class SseState:
     count: int = 0
 
 
+_decoder = json.JSONDecoder()
+
+
 def parse_data(data: str) -> Any:
     """The data as a JSON value when it is valid JSON, else the string itself."""
     if not data or data[0] not in _JSON_START:
         return data
+    # raw_decode skips json.loads' wrapper and whitespace regex: this runs once per event.
     try:
-        return json.loads(data)
+        value, end = _decoder.raw_decode(data)
     except ValueError:
         return data
+    if end != len(data) and not data[end:].isspace():
+        return data
+    return value
 
 
-def _is_error(event: dict[str, Any]) -> bool:
-    if event["event"] == "error":
+def is_error(name: str, data: Any) -> bool:
+    """Whether an event reports a failure: named ``error``, or Anthropic's
+    ``{"type": "error", "error": {...}}``, or OpenAI's lone ``{"error": {...}}``."""
+    if name == "error":
         return True
-    data = event["data"]
-    if not isinstance(data, dict):
+    if type(data) is not dict:
         return False
-    # Anthropic: {"type": "error", "error": {...}}; OpenAI: {"error": {...}} and nothing else.
-    return data.get("type") == "error" or (
-        set(data) == {"error"} and isinstance(data["error"], dict)
-    )
+    if data.get("type") == "error":
+        return True
+    return len(data) == 1 and isinstance(data.get("error"), dict)
 
 
 def error_message(event: dict[str, Any]) -> tuple[str, str | None]:
@@ -95,23 +103,32 @@ def error_message(event: dict[str, Any]) -> tuple[str, str | None]:
     return text or "(no message)", kind
 
 
-async def iter_events(
-    response: httpx.Response, state: SseState
-) -> AsyncGenerator[tuple[dict[str, Any], bool], None]:
-    """Yield ``(event, is_error)`` for each event of ``response``, updating ``state``.
+async def read_events(
+    response: httpx.Response, state: SseState, deliver: Callable[[dict[str, Any]], None]
+) -> dict[str, Any] | None:
+    """Pass each event of ``response`` to ``deliver``, updating ``state``.
 
-    The caller checks the content type first (httpx-sse raises ``SSEError`` otherwise).
+    Returns the first error event (delivered too; reading stops there), or None when the
+    stream ended. The caller checks the content type first (httpx-sse raises otherwise).
     """
     encoding = response.headers.get("content-encoding", "identity").strip().lower()
     if encoding == "identity" and isinstance(response.stream, httpx.AsyncByteStream):
         response.stream = _TerminatedStream(response.stream)
-    async for sse in EventSource(response).aiter_sse():
-        if sse.retry is not None:
-            state.retry_ms = sse.retry
-        if sse.id:
-            state.last_event_id = sse.id
-        if not sse.data and sse.event == "message":
-            continue
-        event = {"event": sse.event, "data": parse_data(sse.data), "id": sse.id or None}
-        state.count += 1
-        yield event, _is_error(event)
+    # One loop with no generator of our own between httpx-sse and the sinks: this is the
+    # per-event hot path.
+    async with contextlib.aclosing(EventSource(response).aiter_sse()) as events:
+        async for sse in events:
+            name, data, event_id = sse.event, sse.data, sse.id
+            if sse.retry is not None:
+                state.retry_ms = sse.retry
+            if event_id:
+                state.last_event_id = event_id
+            if not data and name == "message":
+                continue
+            value = parse_data(data)
+            event = {"event": name, "data": value, "id": event_id or None}
+            state.count += 1
+            deliver(event)
+            if is_error(name, value):
+                return event
+    return None

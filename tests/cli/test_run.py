@@ -188,3 +188,56 @@ def test_help_does_not_import_the_mcp_sdk_or_httpx(project: Project) -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.stderr.strip().endswith("[]"), done.stderr
+
+
+JS_TOOL = """\
+// kiwi:
+// version: "1.0.0"
+// executor_id: runtimes/node
+// parameters: {type: object, properties: {n: {type: integer}}}
+let input = "";
+process.stdin.on("data", (chunk) => (input += chunk));
+process.stdin.on("end", () => {
+  const params = JSON.parse(input);
+  process.stdout.write(JSON.stringify({ double: params.n * 2 }));
+});
+"""
+
+SCRIPT_TOOL = '''"""A plain script: params JSON on stdin, anything on stdout."""
+__version__ = "1.0.0"
+__executor_id__ = "runtimes/python_script"
+import json, sys
+print("got", json.load(sys.stdin)["word"])
+'''
+
+
+def test_a_node_tool_runs_through_runtimes_node(project: Project) -> None:
+    import shutil
+
+    if shutil.which("node") is None:
+        import pytest
+
+        pytest.skip("node is not installed")
+    project.write_tool("double.js", JS_TOOL)
+    project.sign()
+    done = project.kiwi("--json", "run", "double", "-p", "n=21")
+    assert json.loads(done.stdout)["data"] == {"double": 42}, done.stderr
+
+
+def test_a_plain_script_output_that_is_not_json_comes_back_as_stdout(project: Project) -> None:
+    project.write_tool("say.py", SCRIPT_TOOL)
+    project.sign()
+    done = project.kiwi("--json", "run", "say", "-p", "word=kiwi")
+    assert json.loads(done.stdout)["data"] == {"stdout": "got kiwi\n"}, done.stderr
+    assert project.kiwi("run", "say", "-p", "word=kiwi").stdout == "got kiwi\n"
+
+
+def test_show_and_search_report_spaces_and_shadowing(project: Project) -> None:
+    project.write_tool("add.py", PY_TOOL)
+    shown = json.loads(project.kiwi("--json", "show", "tool", "add").stdout)
+    assert shown["space"] == "project"
+    assert shown["item"]["parameters"]["required"] == ["a"]
+    hits = json.loads(project.kiwi("--json", "search", "python", "--kind", "tool").stdout)
+    assert hits[0]["id"] == "runtimes/python"
+    missing = project.kiwi("show", "tool", "nope")
+    assert missing.returncode == 1 and "[ITEM_NOT_FOUND]" in missing.stderr

@@ -17,7 +17,6 @@ from primitives.process import ProcessSpec, run_process
 
 if TYPE_CHECKING:
     from primitives.http_client import HttpClient
-
     from primitives.sinks import Sink
 
 __all__ = ["EventHook", "run_http", "run_subprocess"]
@@ -147,7 +146,6 @@ async def run_http(
         ExecutionTimeout: connect/read timeout, including a stalled stream.
     """
     from primitives.http_client import NO_BODY, HttpSpec, RetryPolicy
-
     from primitives.sinks import ReturnSink
 
     retry_config = config.get("retry") or {}

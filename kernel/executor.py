@@ -29,9 +29,8 @@ from kernel.trust.audit import AuditLog, params_digest
 from kernel.trust.capabilities import CapabilitySet, exec_capability, http_capability
 
 if TYPE_CHECKING:
-    from primitives.http_client import HttpClient
-
     from kernel.services.auth import AuthStore
+    from primitives.http_client import HttpClient
 
 __all__ = ["Kernel", "Plan"]
 

@@ -30,6 +30,7 @@ from kernel.trust.capabilities import CapabilitySet, exec_capability, http_capab
 
 if TYPE_CHECKING:
     from kernel.services.auth import AuthStore
+    from kernel.services.env import EnvResolver
     from primitives.http_client import HttpClient
 
 __all__ = ["Kernel", "Plan"]
@@ -187,11 +188,13 @@ class Kernel:
         checked = validate_params(
             asked.parameters, dict(params), tool_id=asked.id, label=asked_link.file.label
         )
-        required = [cap for tool in chain.tools for cap in tool.requires]
+        # the caller may execute the asked tool, and holds what every link requires
+        required = [f"tool.execute:{asked.id}"]
+        required += [cap for tool in chain.tools for cap in tool.requires]
         missing = caps.missing(required)
         if missing:
             raise PermissionDenied(
-                f"missing capability {missing[0]} (required by the chain of {asked.id})",
+                f"missing capability {missing[0]} (needed to run {asked.id})",
                 hint=f"Grant '{missing[0]}' in .ai/config/policy.yaml.",
                 details={"missing": missing},
             )
@@ -274,7 +277,7 @@ class Kernel:
             lockfile=lock,
         )
 
-    def env_resolver(self) -> Any:
+    def env_resolver(self) -> EnvResolver:
         from kernel.services.env import EnvResolver
 
         return EnvResolver(

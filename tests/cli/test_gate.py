@@ -95,3 +95,13 @@ def test_a_bad_policy_file_names_the_field(project: Project) -> None:
     done = project.kiwi("run", "hit")
     assert done.returncode == 1
     assert "policy.yaml" in done.stderr and "capabilities[1]" in done.stderr
+
+
+def test_the_caller_needs_tool_execute_for_the_asked_tool(project: Project) -> None:
+    project.write_tool("hit.yaml", HTTP_TOOL)
+    project.sign()
+    _policy(project, ["tool.execute:other/**", "net.http:**"])
+    done = project.kiwi("--json", "run", "hit")
+    error = json.loads(done.stdout)["error"]
+    assert error["code"] == "PERMISSION_DENIED"
+    assert error["details"]["missing"] == ["tool.execute:hit"]

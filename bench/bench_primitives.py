@@ -11,6 +11,10 @@ in machine load hits both) and keeping the best round of each:
 * spawning ``/bin/true`` with ``run_process`` vs raw ``asyncio.create_subprocess_exec`` +
   ``communicate()``                                                             (target ≤ 1.1×)
 
+The primitive parses each event's data as JSON (its contract), so the SSE target is measured
+against httpx-sse plus ``json.loads`` per event, the same work done by hand; the ratio to bare
+httpx-sse iteration (no decoding at all) is printed too, for information.
+
 Both sides talk to the same loopback server (tests/support/http_server.py) on 127.0.0.1.
 The script prints a table and exits 1 when a target is missed.
 """
@@ -67,8 +71,9 @@ def sse_body(events: int) -> list[str]:
 
 
 async def main(quick: bool) -> int:
-    rounds = 3 if quick else 5
-    requests, events, spawns = (100, 5_000, 30) if quick else (300, 20_000, 100)
+    # Many short rounds, best of each side: on a shared machine the minimum is the signal.
+    rounds = 6 if quick else 24
+    requests, events, spawns = (20, 5_000, 10) if quick else (25, 10_000, 15)
     rows: list[tuple[str, str, float, str, bool]] = []
     with LoopbackServer() as server:
         server.route("GET", "/json", Response.json({"ok": True, "items": list(range(20))}))

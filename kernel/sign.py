@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from kernel.errors import ItemNotFound, PermissionDenied
+from kernel.fileio import atomic_write
 from kernel.ids import Kind
 from kernel.integrity import extra_files_of
 from kernel.store import ItemFile, ItemStore, SpaceName
@@ -40,21 +39,6 @@ def _matches(pattern: str, item_id: str) -> bool:
     from kernel.trust.globs import glob_covers
 
     return pattern == item_id or glob_covers(pattern, item_id, "path")
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    mode = path.stat().st_mode & 0o777
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def sign_items(
@@ -108,7 +92,7 @@ def sign_items(
         )
         changed = new != loaded.data
         if changed:
-            _atomic_write(file.path, new)
+            atomic_write(file.path, new, mode=file.path.stat().st_mode & 0o777)
         signed.append(
             SignedItem(
                 kind=kind, id=item_id, space=file.space, path=str(file.path), changed=changed

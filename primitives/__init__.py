@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import PrimitiveError, PrimitiveHttpError, PrimitiveTimeout
 from .http_spec import NO_BODY, HttpResult, HttpSpec, RetryPolicy
-from .process import ProcessResult, ProcessSpec, run_process
+from .process import run_process
+from .process_spec import ProcessResult, ProcessSpec
 from .sinks import FileSink, NullSink, ReturnSink, Sink
 
 if TYPE_CHECKING:

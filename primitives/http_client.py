@@ -25,12 +25,10 @@ import httpx
 
 from .errors import PrimitiveError, PrimitiveHttpError, PrimitiveTimeout
 from .http_spec import NO_BODY, HttpResult, HttpSpec, RetryPolicy
-from .sinks import Sink
+from .sinks import EventCallback, Fanout, Sink
 from .sse import SseState, error_message, read_events
 
 __all__ = ["NO_BODY", "HttpClient", "HttpResult", "HttpSpec", "RetryPolicy"]
-
-EventCallback = Callable[[dict[str, Any]], None]
 
 _IDEMPOTENT: Final = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 _ERROR_BODY_CHARS: Final = 16_384
@@ -79,46 +77,6 @@ def _parse_body(text: str, content_type: str) -> Any:
 
 def _shown_headers(headers: httpx.Headers) -> dict[str, str]:
     return {k: v for k, v in headers.items() if k not in _HIDDEN_HEADERS}
-
-
-class _Deliver:
-    """Hands each event to every sink and to the callback; a failing sink fails the request."""
-
-    def __init__(self, sinks: Sequence[Sink], on_event: EventCallback | None) -> None:
-        self._sinks = tuple(sinks)
-        self._on_event = on_event
-        # Bound methods, looked up once: this runs once per streamed event.
-        self._targets: tuple[EventCallback, ...] = tuple(sink.write for sink in sinks)
-        if on_event is not None:
-            self._targets += (on_event,)
-
-    def __call__(self, event: dict[str, Any]) -> None:
-        target: EventCallback | None = None
-        try:
-            for target in self._targets:
-                target(event)
-        except Exception as exc:
-            sink = getattr(target, "__self__", None)
-            if target is self._on_event or sink is None:
-                raise
-            raise PrimitiveError(
-                "EXECUTION_FAILED",
-                f"sink {type(sink).__name__} failed: {type(exc).__name__}: {exc}",
-            ) from exc
-
-    def close(self, *, quiet: bool) -> None:
-        """Close every sink; the first failure is raised afterwards unless ``quiet``."""
-        failure: BaseException | None = None
-        for sink in self._sinks:
-            try:
-                sink.close()
-            except Exception as exc:
-                failure = failure or exc
-        if failure is not None and not quiet:
-            raise PrimitiveError(
-                "EXECUTION_FAILED",
-                f"closing a sink failed: {type(failure).__name__}: {failure}",
-            ) from failure
 
 
 class _Retry(Exception):
@@ -195,7 +153,7 @@ class HttpClient:
             asyncio.CancelledError: re-raised once the response and the sinks are closed.
             Exception: whatever ``on_event`` raised.
         """
-        deliver = _Deliver(sinks, on_event)
+        deliver = Fanout(sinks, on_event)
         try:
             result = await self._send(spec, deliver)
         except BaseException:
@@ -204,7 +162,7 @@ class HttpClient:
         deliver.close(quiet=False)
         return result
 
-    async def _send(self, spec: HttpSpec, deliver: _Deliver) -> HttpResult:
+    async def _send(self, spec: HttpSpec, deliver: Fanout) -> HttpResult:
         started = time.perf_counter()
         client = self._get_client()
         state = SseState()
@@ -270,9 +228,15 @@ class HttpClient:
         spec: HttpSpec,
         attempt: int,
         state: SseState,
-        deliver: _Deliver,
+        deliver: Fanout,
     ) -> tuple[int, dict[str, str], Any]:
-        request = self._build(client, spec, state)
+        try:
+            request = self._build(client, spec, state)
+        except (httpx.InvalidURL, ValueError) as exc:
+            # The message is not shown: it may quote part of a URL that holds a key.
+            raise PrimitiveError(
+                "CONFIG_INVALID", f"url: httpx cannot use this URL ({type(exc).__name__})"
+            ) from None
         host = _host(request.url)
         more = attempt < spec.retry.attempts
         idempotent = spec.method in _IDEMPOTENT
@@ -395,7 +359,7 @@ class HttpClient:
 
     @staticmethod
     async def _read_stream(
-        response: httpx.Response, state: SseState, deliver: _Deliver, host: str
+        response: httpx.Response, state: SseState, deliver: Fanout, host: str
     ) -> None:
         event = await read_events(response, state, deliver)
         if event is not None:

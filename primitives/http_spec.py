@@ -114,7 +114,10 @@ class HttpSpec:
     max_body: int = 32 * 1024 * 1024
 
     def __post_init__(self) -> None:
-        parts = urlsplit(self.url) if isinstance(self.url, str) else None
+        try:
+            parts = urlsplit(self.url) if isinstance(self.url, str) else None
+        except ValueError:  # e.g. an unclosed IPv6 bracket
+            parts = None
         if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
             raise _invalid("url: expected an absolute http:// or https:// URL with a host")
         method = self.method.upper() if isinstance(self.method, str) else ""
@@ -130,6 +133,8 @@ class HttpSpec:
                 raise _invalid(f"headers.{name}: expected a string value")
             if any(c in name + value for c in "\r\n\0") or ":" in name:
                 raise _invalid(f"headers.{name}: line breaks and NUL are not allowed")
+            if not (name + value).isascii():
+                raise _invalid(f"headers.{name}: expected ASCII text")
         if self.json is not NO_BODY and self.body is not None:
             raise _invalid("json: give either json or body, not both")
         if self.body is not None and not isinstance(self.body, str | bytes):

@@ -11,12 +11,15 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any, Protocol, runtime_checkable
 
 from .errors import PrimitiveError
 
-__all__ = ["FileSink", "NullSink", "ReturnSink", "Sink"]
+__all__ = ["EventCallback", "Fanout", "FileSink", "NullSink", "ReturnSink", "Sink"]
+
+EventCallback = Callable[[dict[str, Any]], None]
 
 
 @runtime_checkable
@@ -24,7 +27,7 @@ class Sink(Protocol):
     """A destination for streamed events."""
 
     def write(self, event: dict[str, Any]) -> None:
-        """Take one event. May raise; the request then fails with that exception."""
+        """Take one event. May raise: the request then fails with ``EXECUTION_FAILED``."""
 
     def close(self) -> None:
         """Flush and release resources. Idempotent."""
@@ -142,3 +145,47 @@ class FileSink:
             return
         file, self._file = self._file, None
         file.close()
+
+
+class Fanout:
+    """Hands each event to every sink, in order, then to an optional callback.
+
+    A sink that raises is reported as ``PrimitiveError("EXECUTION_FAILED")`` naming it; an
+    exception from the callback passes through unchanged.
+    """
+
+    def __init__(self, sinks: Sequence[Sink], on_event: EventCallback | None) -> None:
+        self._sinks = tuple(sinks)
+        self._on_event = on_event
+        # Bound methods, looked up once: this runs once per streamed event.
+        self._targets: tuple[EventCallback, ...] = tuple(sink.write for sink in sinks)
+        if on_event is not None:
+            self._targets += (on_event,)
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        target: EventCallback | None = None
+        try:
+            for target in self._targets:
+                target(event)
+        except Exception as exc:
+            sink = getattr(target, "__self__", None)
+            if target is self._on_event or sink is None:
+                raise
+            raise PrimitiveError(
+                "EXECUTION_FAILED",
+                f"sink {type(sink).__name__} failed: {type(exc).__name__}: {exc}",
+            ) from exc
+
+    def close(self, *, quiet: bool) -> None:
+        """Close every sink; the first failure is raised afterwards unless ``quiet``."""
+        failure: BaseException | None = None
+        for sink in self._sinks:
+            try:
+                sink.close()
+            except Exception as exc:
+                failure = failure or exc
+        if failure is not None and not quiet:
+            raise PrimitiveError(
+                "EXECUTION_FAILED",
+                f"closing a sink failed: {type(failure).__name__}: {failure}",
+            ) from failure

@@ -56,7 +56,12 @@ class SseState:
     count: int = 0
 
 
-_decoder = json.JSONDecoder()
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+# NaN and Infinity are Python's extension, not JSON: such data stays a string.
+_decoder = json.JSONDecoder(parse_constant=_reject_constant)
 
 
 def parse_data(data: str) -> Any:

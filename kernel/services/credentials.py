@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from kernel.errors import BackendUnavailable, KiwiError, UsageError
-from kernel.services.atomic import atomic_write, exclusive_lock
+from kernel.fileio import atomic_write, exclusive_lock
 
 __all__ = [
     "BACKEND_CHOICES",

@@ -10,7 +10,7 @@ only in the root's ``.index.json``::
                                                    "root_id": "llm/anthropic",
                                                    "version": "1.0.0"}}}
 
-Writes are atomic (see :mod:`kernel.services.atomic`) and serialised per root by an
+Writes are atomic (see :mod:`kernel.fileio`) and serialised per root by an
 exclusive ``flock`` on ``.index.lock``, so concurrent freezes and crashed writers never
 leave a torn lockfile or index.
 """
@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from kernel.errors import InvalidId
-from kernel.services.atomic import atomic_write, clean_stale_temps, exclusive_lock
+from kernel.fileio import atomic_write, clean_stale_temps, exclusive_lock
 from kernel.services.lockdiff import Drift, compare
 from kernel.services.lockrecords import LOCKFILE_VERSION, LockedLink, Lockfile
 

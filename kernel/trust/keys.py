@@ -28,8 +28,8 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from kernel.errors import ItemNotFound, KeyMissing, KeyUnsafe, ParseError, UsageError
+from kernel.fileio import atomic_write, ensure_private_dir
 from kernel.trust.encoding import fingerprint
-from kernel.trust.fileio import atomic_write, ensure_private_dir
 
 __all__ = ["KeyStore", "TrustStore", "TrustedKey", "load_public_pem"]
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from kernel.errors import IntegrityFailed, ParseError
-from kernel.trust.fileio import atomic_write
+from kernel.fileio import atomic_write
 
 __all__ = [
     "MANIFEST_NAME",

@@ -358,3 +358,13 @@ def test_the_result_round_trips_through_its_dict() -> None:
         status=200, headers={"a": "b"}, body=[1], event_count=2, attempts=3, duration_ms=1.5
     )
     assert HttpResult.from_dict(result.to_dict()) == result
+
+
+def test_a_url_httpx_rejects_is_a_config_error_that_does_not_quote_it() -> None:
+    spec = HttpSpec(url="http://127.0.0.1:1/\x7fkey=sk-secret")
+    with pytest.raises(PrimitiveError) as caught:
+        run(lambda c: c.request(spec))
+    assert (caught.value.code, caught.value.message) == (
+        "CONFIG_INVALID",
+        "url: httpx cannot use this URL (InvalidURL)",
+    )

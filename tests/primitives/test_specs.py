@@ -116,6 +116,8 @@ def test_a_bad_env_value_is_reported_without_echoing_it() -> None:
         ({}, "url: required"),
         ({"url": "ftp://h/"}, "url: expected an absolute http:// or https:// URL with a host"),
         ({"url": "/relative"}, "url: expected an absolute http:// or https:// URL with a host"),
+        ({"url": "http://[::1/"}, "url: expected an absolute http:// or https:// URL with a host"),
+        ({"url": "http://h/", "headers": {"X": "é"}}, "headers.X: expected ASCII text"),
         (
             {"url": "http://h/", "method": "GE T"},
             "method: expected an HTTP method such as GET, got 'GE T'",

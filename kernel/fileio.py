@@ -1,4 +1,4 @@
-"""Crash-safe file writes shared by the services: atomic replace, folder locks, temp cleanup.
+"""Crash-safe file writes shared by the kernel: atomic replace, folder locks, temp cleanup.
 
 A write goes to ``.<name>.<pid>.<random>.tmp`` in the target's folder, is flushed and
 fsynced, then ``os.replace``-d over the target, and the folder is fsynced so the rename
@@ -18,10 +18,16 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_write", "clean_stale_temps", "exclusive_lock", "fsync_dir"]
+__all__ = ["atomic_write", "clean_stale_temps", "ensure_private_dir", "exclusive_lock", "fsync_dir"]
 
 _TEMP = re.compile(r"\..+\.(\d+)\.[0-9a-f]{12}\.tmp\Z")
 _STALE_AFTER_S = 60.0
+
+
+def ensure_private_dir(path: Path) -> None:
+    """Make ``path`` (and parents) and set it to mode 0700."""
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
 
 
 def atomic_write(path: Path, data: bytes, *, mode: int = 0o644) -> None:

@@ -1,0 +1,147 @@
+"""The subprocess primitive's records: ``ProcessSpec`` in, ``ProcessResult`` out.
+
+Checks name the field and never echo an environment value (it may be a secret).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from .errors import PrimitiveError
+
+__all__ = ["ProcessResult", "ProcessSpec"]
+
+
+def _config_error(message: str) -> PrimitiveError:
+    return PrimitiveError("CONFIG_INVALID", message)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ProcessSpec:
+    """What to run. ``env`` is the child's whole environment (never merged with ours).
+
+    Raises ``PrimitiveError("CONFIG_INVALID")`` naming the field when a value is unusable.
+    """
+
+    command: str
+    args: tuple[str, ...] = ()
+    cwd: str | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    input: str | None = None
+    timeout: float = 300.0
+    max_output: int = 8 * 1024 * 1024
+    stream: bool = False
+    grace: float = 2.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.command, str) or not self.command or "\0" in self.command:
+            raise _config_error(f"command: expected a non-empty string, got {self.command!r}")
+        if not isinstance(self.args, tuple) or not all(
+            isinstance(a, str) and "\0" not in a for a in self.args
+        ):
+            raise _config_error("args: expected a tuple of strings without NUL characters")
+        if self.cwd is not None and (not isinstance(self.cwd, str) or "\0" in self.cwd):
+            raise _config_error(f"cwd: expected a path string, got {self.cwd!r}")
+        if not all(
+            isinstance(k, str) and isinstance(v, str) and k and "=" not in k and "\0" not in k + v
+            for k, v in self.env.items()
+        ):
+            # Values are not echoed: the environment may hold secrets.
+            raise _config_error("env: expected a mapping of NAME to string value")
+        if self.input is not None and not isinstance(self.input, str):
+            raise _config_error(f"input: expected a string, got {type(self.input).__name__}")
+        for name in ("timeout", "grace"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+                raise _config_error(f"{name}: expected a number ≥ 0, got {value!r}")
+        if isinstance(self.max_output, bool) or not isinstance(self.max_output, int):
+            raise _config_error(f"max_output: expected an integer, got {self.max_output!r}")
+        if self.max_output < 0:
+            raise _config_error(f"max_output: expected an integer ≥ 0, got {self.max_output}")
+        # A private read-only copy, so the caller mutating its dict cannot change a frozen spec.
+        object.__setattr__(self, "env", MappingProxyType(dict(self.env)))
+
+    @classmethod
+    def from_dict(cls, config: Mapping[str, Any]) -> ProcessSpec:
+        """Build from the subprocess config of SPEC §6.1 (``args`` may be a list).
+
+        Raises ``PrimitiveError("CONFIG_INVALID")`` for unknown keys or bad values.
+        """
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = sorted(set(config) - known)
+        if unknown:
+            raise _config_error(f"{unknown[0]}: unknown subprocess setting")
+        if "command" not in config:
+            raise _config_error("command: required")
+        values = dict(config)
+        if isinstance(values.get("args"), list):
+            values["args"] = tuple(values["args"])
+        if values.get("env") is None:
+            values.pop("env", None)
+        elif not isinstance(values["env"], Mapping):
+            raise _config_error("env: expected a mapping of NAME to string value")
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The inverse of ``from_dict`` (``env`` values included: never log this whole)."""
+        return {
+            "command": self.command,
+            "args": list(self.args),
+            "cwd": self.cwd,
+            "env": dict(self.env),
+            "input": self.input,
+            "timeout": self.timeout,
+            "max_output": self.max_output,
+            "stream": self.stream,
+            "grace": self.grace,
+        }
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ProcessResult:
+    """How the run ended. A non-zero ``exit_code`` is a result, not an error; a negative one
+    is the signal that ended the process. ``parsed`` is stdout as one JSON value when it is
+    one (``has_json``), else None."""
+
+    exit_code: int
+    stdout: str
+    stderr: str
+    stdout_truncated: bool = False
+    stderr_truncated: bool = False
+    duration_ms: float = 0.0
+    parsed: Any = None
+    has_json: bool = False
+
+    @property
+    def truncated(self) -> bool:
+        return self.stdout_truncated or self.stderr_truncated
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "exit_code": self.exit_code,
+            "stdout": self.stdout,
+            "stderr": self.stderr,
+            "truncated": self.truncated,
+            "stdout_truncated": self.stdout_truncated,
+            "stderr_truncated": self.stderr_truncated,
+            "duration_ms": self.duration_ms,
+            "parsed": self.parsed,
+            "has_json": self.has_json,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ProcessResult:
+        """The inverse of ``to_dict`` (``truncated`` is derived, so it is ignored)."""
+        return cls(
+            exit_code=int(data["exit_code"]),
+            stdout=str(data["stdout"]),
+            stderr=str(data["stderr"]),
+            stdout_truncated=bool(data.get("stdout_truncated", False)),
+            stderr_truncated=bool(data.get("stderr_truncated", False)),
+            duration_ms=float(data.get("duration_ms", 0.0)),
+            parsed=data.get("parsed"),
+            has_json=bool(data.get("has_json", False)),
+        )

@@ -191,13 +191,7 @@ class Kernel:
         # the caller may execute the asked tool, and holds what every link requires
         required = [f"tool.execute:{asked.id}"]
         required += [cap for tool in chain.tools for cap in tool.requires]
-        missing = caps.missing(required)
-        if missing:
-            raise PermissionDenied(
-                f"missing capability {missing[0]} (needed to run {asked.id})",
-                hint=f"Grant '{missing[0]}' in .ai/config/policy.yaml.",
-                details={"missing": missing},
-            )
+        _require(caps, required, f"needed to run {asked.id}")
         lock = check_lockfile(self, chain, locked=locked)
         warnings.extend(lock.warnings)
 
@@ -259,13 +253,7 @@ class Kernel:
             if tool.config_schema:
                 check_config(tool.config_schema, config, link_id=tool.id, label=link.file.label)
         effect_caps = self._effect_caps(chain, config)
-        missing = caps.missing(effect_caps)
-        if missing:
-            raise PermissionDenied(
-                f"missing capability {missing[0]} for the effect of {chain.asked.id}",
-                hint=f"Grant '{missing[0]}' in .ai/config/policy.yaml (or narrow the call).",
-                details={"missing": missing},
-            )
+        _require(caps, effect_caps, f"for the effect of {asked.id}")
         return Plan(
             chain=chain,
             params=checked,
@@ -385,6 +373,17 @@ class Kernel:
                 "outcome": "ok" if envelope["ok"] else error.get("code"),
                 "duration_ms": envelope["meta"].get("duration_ms"),
             }
+        )
+
+
+def _require(caps: CapabilitySet, wanted: list[str], why: str) -> None:
+    """Raise PermissionDenied naming the first missing capability (all in details)."""
+    missing = caps.missing(wanted)
+    if missing:
+        raise PermissionDenied(
+            f"missing capability {missing[0]} ({why})",
+            hint=f"Grant '{missing[0]}' in .ai/config/policy.yaml (or the caller's token).",
+            details={"missing": missing},
         )
 
 

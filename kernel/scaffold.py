@@ -24,19 +24,6 @@ def execute(params, context):
     return {"greeting": f"Hello, {params['name']}!"}
 '''
 
-_POLICY = """# Capabilities of top-level callers (the CLI, MCP clients). SPEC §9.4.
-version: 1
-capabilities:
-  - "tool.execute:**"
-  - "directive.execute:**"
-  - "knowledge.load:**"
-  - "net.http:**"
-  - "process.exec:*"
-  - "fs.read:**"
-  - "fs.write:**"
-  - "tool.sign:**"
-"""
-
 
 def init_project(project: str | os.PathLike[str] | None) -> dict[str, Any]:
     """Create what is missing (never overwrites) and sign the example tool.
@@ -47,6 +34,7 @@ def init_project(project: str | os.PathLike[str] | None) -> dict[str, Any]:
     from kernel.settings import Settings
     from kernel.sign import sign_items
     from kernel.trust.keys import KeyStore
+    from kernel.trust.policy import DEFAULT_CAPABILITIES
 
     root = Path(project).absolute() if project is not None else Path.cwd()
     ai = root / ".ai"
@@ -56,9 +44,12 @@ def init_project(project: str | os.PathLike[str] | None) -> dict[str, Any]:
         if not path.exists():
             path.mkdir(parents=True)
             created.append(str(path))
+    policy = "# Capabilities of top-level callers (the CLI, MCP clients). SPEC §9.4.\n"
+    policy += "version: 1\ncapabilities:\n"
+    policy += "".join(f'  - "{cap}"\n' for cap in DEFAULT_CAPABILITIES)
     files = {
         ai / "tools" / "hello.py": _HELLO,
-        ai / "config" / "policy.yaml": _POLICY,
+        ai / "config" / "policy.yaml": policy,
         ai / ".gitignore": "logs/\n",
     }
     for path, text in files.items():

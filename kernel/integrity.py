@@ -7,6 +7,7 @@ hash (and the extra files' hashes), so an unchanged link costs one dictionary lo
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,18 +30,19 @@ def extra_files_of(loaded: LoadedItem) -> list[tuple[str, bytes]]:
     item = loaded.item
     if not isinstance(item, Tool) or not item.files:
         return []
-    folder = loaded.file.path.parent
-    real_folder = folder.resolve()
+    folder = str(loaded.file.path.parent)
+    real_folder = os.path.realpath(folder) + os.sep
     out: list[tuple[str, bytes]] = []
     for rel in item.files:
-        path = folder / rel
-        if not path.resolve().is_relative_to(real_folder):
+        path = os.path.join(folder, rel)
+        if not os.path.realpath(path).startswith(real_folder):
             raise IntegrityFailed(
                 f"{loaded.file.label}: extra file {rel!r} leaves the tool's folder",
                 item_id=item.id,
             )
         try:
-            out.append((rel, path.read_bytes()))
+            with open(path, "rb") as handle:
+                out.append((rel, handle.read()))
         except OSError:
             raise IntegrityFailed(
                 f"{loaded.file.label}: extra file {rel!r} is missing",

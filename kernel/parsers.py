@@ -56,15 +56,18 @@ def strip_signature_line(text: str) -> str:
     return "\n".join(lines)
 
 
-def parse_item(kind: Kind, item_id: str, ext: str, data: bytes, label: str) -> Item:
+def parse_item(
+    kind: Kind, item_id: str, ext: str, data: bytes, label: str, *, sha256: str | None = None
+) -> Item:
     """Parse one item's bytes into its record.
 
-    ``label`` names the file in errors (e.g. ``project:tools/weather.yaml``).
+    ``label`` names the file in errors (e.g. ``project:tools/weather.yaml``); ``sha256``
+    is the bytes' digest when the caller already has it.
 
     Raises:
         ParseError: the file is not valid for its format; the message names file, line, field.
     """
-    key = (kind, item_id, ext, hashlib.sha256(data).hexdigest())
+    key = (kind, item_id, ext, sha256 or hashlib.sha256(data).hexdigest())
     cached = _cache.get(key)
     if cached is not None:
         _cache.move_to_end(key)

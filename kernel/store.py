@@ -209,10 +209,9 @@ class ItemStore:
             data = file.path.read_bytes()
         except OSError as exc:
             raise ParseError(f"{file.label}: cannot read: {exc.strerror}", at=file.label) from None
-        item = parse_item(file.kind, file.id, file.ext, data, file.label)
-        return LoadedItem(
-            located=located, item=item, data=data, sha256=hashlib.sha256(data).hexdigest()
-        )
+        digest = hashlib.sha256(data).hexdigest()
+        item = parse_item(file.kind, file.id, file.ext, data, file.label, sha256=digest)
+        return LoadedItem(located=located, item=item, data=data, sha256=digest)
 
 
 def _mtimes_match(mtimes: dict[str, int]) -> bool:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kernel.errors import ExecutionFailed, ExecutionTimeout, HttpError, KiwiError, error_for_code
+from kernel.errors import ExecutionFailed, ExecutionTimeout, KiwiError, error_for_code
 from primitives.errors import PrimitiveError, PrimitiveTimeout
 from primitives.process import ProcessSpec, run_process
 
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from primitives.http_client import HttpClient
     from primitives.sinks import Sink
 
-__all__ = ["EventHook", "run_http", "run_subprocess"]
+__all__ = ["EventHook", "run_http", "run_subprocess", "sink_path"]
 
 EventHook = Callable[[dict[str, Any]], None]
 _STDERR_TAIL = 4000
@@ -64,22 +64,22 @@ async def run_subprocess(
     prefix = config.get("param_env_prefix")
     if prefix:
         child_env.update(_param_env(prefix, params))
-    spec = ProcessSpec(
-        command=config["command"],
-        args=tuple(config.get("args") or ()),
-        cwd=config.get("cwd"),
-        env=child_env,
-        input=config.get("input"),
-        timeout=float(config.get("timeout", 300)),
-        max_output=int(config.get("max_output", 8 * 1024 * 1024)),
-        stream=bool(config.get("stream", False)),
-    )
     try:
+        spec = ProcessSpec(
+            command=config["command"],
+            args=tuple(config.get("args") or ()),
+            cwd=config.get("cwd"),
+            env=child_env,
+            input=config.get("input"),
+            timeout=float(config.get("timeout", 300)),
+            max_output=int(config.get("max_output", 8 * 1024 * 1024)),
+            stream=bool(config.get("stream", False)),
+        )
         result = await run_process(spec, on_event=on_event)
     except PrimitiveTimeout:
         raise ExecutionTimeout(
-            f"{Path(spec.command).name} did not finish within {spec.timeout:g} s; "
-            "its process group was killed",
+            f"{Path(config['command']).name} did not finish within "
+            f"{float(config.get('timeout', 300)):g} s; its process group was killed",
         ) from None
     except PrimitiveError as exc:
         raise _map_primitive_error(exc) from None
@@ -120,16 +120,26 @@ def _build_sinks(stream: Mapping[str, Any], project_path: Path) -> list[Sink]:
     from primitives.sinks import FileSink, NullSink, ReturnSink
 
     sinks: list[Sink] = []
-    for entry in stream.get("sinks") or [{"type": "return"}]:
-        kind = entry["type"]
-        if kind == "return":
-            sinks.append(ReturnSink(max_events=int(entry.get("max_events", 10_000))))
-        elif kind == "file":
-            path = Path(entry["path"])
-            sinks.append(FileSink(path if path.is_absolute() else project_path / path))
-        else:
-            sinks.append(NullSink())
+    try:
+        for entry in stream.get("sinks") or [{"type": "return"}]:
+            kind = entry["type"]
+            if kind == "return":
+                sinks.append(ReturnSink(max_events=int(entry.get("max_events", 10_000))))
+            elif kind == "file":
+                sinks.append(FileSink(sink_path(entry["path"], project_path)))
+            else:
+                sinks.append(NullSink())
+    except BaseException:
+        for sink in sinks:
+            sink.close()
+        raise
     return sinks
+
+
+def sink_path(path: str, project_path: Path) -> Path:
+    """A file sink's path: relative paths are below the project root."""
+    given = Path(path)
+    return given if given.is_absolute() else project_path / given
 
 
 async def run_http(
@@ -156,24 +166,22 @@ async def run_http(
         on=frozenset(retry_config.get("on", (429, 500, 502, 503, 504, 529))),
     )
     stream = config.get("stream")
-    spec = HttpSpec(
-        url=config["url"],
-        method=str(config.get("method", "GET")).upper(),
-        query=config.get("query") or {},
-        headers=config.get("headers") or {},
-        json=config.get("json", NO_BODY),
-        body=config.get("body"),
-        timeout=float(config.get("timeout", 30)),
-        retry=retry,
-        stream=bool(stream),
-    )
-    sinks = _build_sinks(stream, project_path) if stream else []
     try:
+        spec = HttpSpec(
+            url=config["url"],
+            method=str(config.get("method", "GET")).upper(),
+            query=config.get("query") or {},
+            headers=config.get("headers") or {},
+            json=config.get("json", NO_BODY),
+            body=config.get("body"),
+            timeout=float(config.get("timeout", 30)),
+            retry=retry,
+            stream=bool(stream),
+        )
+        sinks = _build_sinks(stream, project_path) if stream else []
         result = await client.request(spec, sinks=sinks, on_event=on_event)
-    except PrimitiveTimeout as exc:
-        raise ExecutionTimeout(exc.message, details=exc.details) from None
     except PrimitiveError as exc:
-        raise HttpError(exc.message, details=exc.details) from None
+        raise _map_primitive_error(exc) from None
     meta = {
         "status": result.status,
         "headers": {k: v for k, v in result.headers.items() if k.lower() != "set-cookie"},

@@ -275,15 +275,29 @@ class Kernel:
         )
 
     def _effect_caps(self, chain: Chain, config: Mapping[str, Any]) -> list[str]:
+        root = self.settings.project_root.resolve()
         if chain.primitive == "primitives/http_client":
-            return [http_capability(str(config["url"]))]
+            from kernel.dispatch import sink_path
+
+            caps = [http_capability(str(config["url"]))]
+            for sink in (config.get("stream") or {}).get("sinks") or []:
+                if sink.get("type") == "file":
+                    target = sink_path(str(sink["path"]), root).resolve()
+                    # a path outside the project has no capability that covers it
+                    rel = (
+                        target.relative_to(root).as_posix()
+                        if target.is_relative_to(root)
+                        else str(target)
+                    )
+                    caps.append(f"fs.write:{rel}")
+            return caps
         caps = [exec_capability(str(config["command"]))]
         for tool, link in zip(chain.tools, chain.links, strict=True):
             if link.file.space == "project":
                 for rel in tool.files:
                     path = (link.file.path.parent / rel).resolve()
                     try:
-                        inside = path.relative_to(self.settings.project_root.resolve())
+                        inside = path.relative_to(root)
                     except ValueError:
                         continue
                     caps.append(f"fs.read:{inside.as_posix()}")

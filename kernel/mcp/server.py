@@ -327,7 +327,7 @@ class KiwiServer:
         self, ctx: Any, params: types.ReadResourceRequestParams
     ) -> types.ReadResourceResult:
         from kernel.mcp.actions import load_verified
-        from kernel.parsers import strip_signature_line
+        from kernel.trust.signing import split_signature
 
         uri = str(params.uri)
         item_id = uri[len(KNOWLEDGE_URI) :] if uri.startswith(KNOWLEDGE_URI) else None
@@ -343,7 +343,8 @@ class KiwiServer:
             missing = err.code in ("ITEM_NOT_FOUND", "INVALID_ID")
             code = RESOURCE_NOT_FOUND if missing else types.INVALID_PARAMS
             raise _kiwi_error(err, code) from None
-        text = strip_signature_line(loaded.data.decode("utf-8", errors="replace"))
+        _, body = split_signature(loaded.data, loaded.file.ext)
+        text = body.decode("utf-8", errors="replace")
         return types.ReadResourceResult(
             contents=[types.TextResourceContents(uri=uri, mime_type="text/markdown", text=text)]
         )

@@ -51,7 +51,8 @@ def strip_signature_line(text: str) -> str:
     """Drop the ``kiwi:signed`` line (first line, or second after a shebang), if any."""
     lines = text.split("\n")
     index = 1 if lines and lines[0].startswith("#!") else 0
-    if index < len(lines) and "kiwi:signed:" in lines[index][:16]:
+    # the marker follows the comment opener: "# ", "// " or "<!-- "
+    if index < len(lines) and "kiwi:signed:" in lines[index][:20]:
         del lines[index]
     return "\n".join(lines)
 

@@ -155,3 +155,14 @@ def test_kernel_public_face_is_pinned() -> None:
     ]
     for name in kernel.__all__:
         assert getattr(kernel, name) is not None
+
+
+def test_a_signed_knowledge_entry_keeps_its_front_matter() -> None:
+    text = (
+        b"<!-- kiwi:signed:v1:2026-01-01T00:00:00Z:" + b"a" * 64 + b":sig:" + b"f" * 64 + b" -->\n"
+        b"---\ntitle: Signed\n---\nBody\n"
+    )
+    item = parse_item("knowledge", "signed", ".md", text, "t")
+    assert isinstance(item, Knowledge)
+    assert item.title == "Signed"
+    assert item.body == "Body\n"

@@ -56,13 +56,15 @@ def test_the_sdk_client_lists_and_executes_over_streamable_http(served_http: Ser
 def test_progress_reaches_an_http_client(served_http: ServedHttp) -> None:
     seen: list[str | None] = []
 
-    async def progress(value: float, total: float | None, message: str | None) -> None:
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
         seen.append(message)
 
     async def main() -> Any:
         async with Client(served_http.url, read_timeout_seconds=60) as client:
             return await client.call_tool(
-                "execute", {"item_type": "tool", "item_id": "streamer"}, progress_callback=progress
+                "execute",
+                {"item_type": "tool", "item_id": "streamer"},
+                progress_callback=on_progress,
             )
 
     assert envelope_of(anyio.run(main))["ok"] is True

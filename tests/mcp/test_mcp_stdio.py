@@ -133,12 +133,12 @@ ERAS = pytest.mark.parametrize("mode", ["auto", "legacy"])
 def test_a_streaming_tool_reports_each_line_as_progress(mcp_project: McpProject, mode: str) -> None:
     seen: list[tuple[float, str | None]] = []
 
-    async def progress(value: float, total: float | None, message: str | None) -> None:
-        seen.append((value, message))
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append((progress, message))
 
     async def body(client: Client) -> Any:
         return await client.call_tool(
-            "execute", {"item_type": "tool", "item_id": "streamer"}, progress_callback=progress
+            "execute", {"item_type": "tool", "item_id": "streamer"}, progress_callback=on_progress
         )
 
     envelope = envelope_of(run_client(mcp_project, body, mode))
@@ -177,7 +177,7 @@ def test_cancelling_a_call_kills_the_tool_and_its_children(
     async def body(client: Client) -> Any:
         started = anyio.Event()
 
-        async def progress(value: float, total: float | None, message: str | None) -> None:
+        async def on_progress(progress: float, total: float | None, message: str | None) -> None:
             pids.update(json.loads(message or "{}"))
             started.set()
 
@@ -186,7 +186,7 @@ def test_cancelling_a_call_kills_the_tool_and_its_children(
                 await client.call_tool(
                     "execute",
                     {"item_type": "tool", "item_id": "sleeper"},
-                    progress_callback=progress,
+                    progress_callback=on_progress,
                 )
 
         scope = anyio.CancelScope()

@@ -1,7 +1,8 @@
 """What each MCP tool does: parse the checked arguments, call the kernel, build the envelope.
 
-Every function here returns a result envelope (SPEC §5.5) and lets ``KiwiError`` through;
-``run_tool`` turns those into error envelopes. Nothing here knows about the MCP SDK.
+Each tool's function returns its result data (``execute`` of a tool: the kernel's own
+envelope) and lets ``KiwiError`` through; ``run_tool`` wraps both into the result envelope
+of SPEC §5.5. Nothing here knows about the MCP SDK.
 """
 
 from __future__ import annotations

@@ -7,7 +7,6 @@ swapped between the check and the run is refused. Imports stay minimal: start-up
 part of every Python tool call.
 """
 
-import json
 import os
 import sys
 
@@ -17,8 +16,48 @@ except ImportError:  # pragma: no cover - other interpreters
     from hashlib import sha256
 
 
+try:
+    # The C halves of the json package, without json.decoder's import of re (+ enum): that
+    # import alone costs about half of a bare interpreter's start-up.
+    import _json
+
+    class _Ctx:
+        strict = True
+        object_hook = None
+        object_pairs_hook = None
+        parse_float = float
+        parse_int = int
+        memo = None
+
+        @staticmethod
+        def parse_constant(name):
+            return {"NaN": float("nan"), "Infinity": float("inf"), "-Infinity": float("-inf")}[name]
+
+    _scan = _json.make_scanner(_Ctx())
+
+    def _unserializable(value):
+        raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+    _encode = _json.make_encoder(
+        None, _unserializable, _json.encode_basestring_ascii, None, ":", ",", False, False, True
+    )
+
+    def loads(text):
+        start = len(text) - len(text.lstrip())
+        value, end = _scan(text, start)
+        if text[end:].strip():
+            raise ValueError(f"extra data after the JSON value at {end}")
+        return value
+
+    def dumps(value):
+        return "".join(_encode(value, 0))
+
+except (ImportError, AttributeError, TypeError):  # pragma: no cover - other interpreters
+    from json import dumps, loads
+
+
 def _fail(out, kind, message):
-    out.write(json.dumps({"ok": False, "error": {"type": kind, "message": message}}))
+    out.write(dumps({"ok": False, "error": {"type": kind, "message": message}}))
     out.flush()
     return 1
 
@@ -35,7 +74,7 @@ def main():
     if expected and sha256(source).hexdigest() != expected:
         return _fail(out, "IntegrityError", f"{path} changed after it was verified")
     try:
-        params = json.loads(sys.stdin.read() or "{}")
+        params = loads(sys.stdin.buffer.read().decode("utf-8") or "{}")
         module = type(sys)("kiwi_tool")
         module.__file__ = path
         sys.modules["kiwi_tool"] = module
@@ -58,7 +97,7 @@ def main():
                 return await awaitable
 
             result = asyncio.run(_await(result))
-        text = json.dumps(result)
+        text = dumps(result)
     except Exception as exc:  # the tool's own failure becomes a result, traceback to stderr
         import traceback
 

@@ -241,3 +241,32 @@ def test_show_and_search_report_spaces_and_shadowing(project: Project) -> None:
     assert hits[0]["id"] == "runtimes/python"
     missing = project.kiwi("show", "tool", "nope")
     assert missing.returncode == 1 and "[ITEM_NOT_FOUND]" in missing.stderr
+
+
+FAILING_TOOL = """__version__ = "1.0.0"
+__executor_id__ = "runtimes/python"
+
+def execute(params, context):
+    if params.get("mode") == "raise":
+        raise RuntimeError("the tool broke")
+    if params.get("mode") == "set":
+        return {"bad": {1, 2}}
+    return {"echo": params["text"], "n": 1.25}
+
+async def _unused():
+    return None
+"""
+
+
+def test_tool_failures_become_execution_failed_with_the_tools_message(project: Project) -> None:
+    project.write_tool("flaky.py", FAILING_TOOL)
+    project.sign()
+    raised = json.loads(project.kiwi("--json", "run", "flaky", "-p", "mode=raise").stdout)
+    assert raised["error"]["code"] == "EXECUTION_FAILED"
+    assert raised["error"]["message"] == "RuntimeError: the tool broke"
+    assert "Traceback" in raised["error"]["details"]["process"]["stderr"]
+    bad = json.loads(project.kiwi("--json", "run", "flaky", "-p", "mode=set").stdout)
+    assert bad["error"]["message"] == "TypeError: set is not JSON serializable"
+    text = "naïve — ünïcode ✓"
+    good = json.loads(project.kiwi("--json", "run", "flaky", "-p", f"text={text}").stdout)
+    assert good["data"] == {"echo": text, "n": 1.25}

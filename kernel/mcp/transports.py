@@ -11,6 +11,8 @@ against DNS rebinding, bound to loopback unless told otherwise.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import ipaddress
 import logging
 import socket
@@ -25,7 +27,7 @@ from kernel.mcp.server import build_server
 
 if TYPE_CHECKING:
     from mcp.server.transport_security import TransportSecuritySettings
-    from mcp.shared._context_streams import ContextSendStream
+    from mcp.shared._stream_protocols import ReadStream
     from mcp.shared.message import SessionMessage
 
 __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "security_settings", "serve_http", "serve_stdio"]
@@ -57,37 +59,59 @@ def _bad_line_error(exc: Exception) -> SessionMessage:
     return SessionMessage(types.JSONRPCError(jsonrpc="2.0", id=None, error=error))
 
 
-async def _relay(
-    source: Any, target: ContextSendStream[SessionMessage | Exception], replies: Any
-) -> None:
-    """Forward messages to the server; answer unreadable lines instead of dropping them."""
-    async with target:
-        async for item in source:
-            if isinstance(item, Exception):
-                # The line itself is not logged: it may hold anything the client sent.
-                logger.warning("answered an unreadable line with a JSON-RPC error")
-                try:
-                    await replies.send(_bad_line_error(item))
-                except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-                    return
-                continue
-            await target.send(item)
+class _AnsweringStream:
+    """The server's read stream: unreadable lines are answered here and never reach it.
+
+    A wrapper rather than a relay task, so each message costs no extra task switch.
+    """
+
+    def __init__(self, inner: ReadStream[SessionMessage | Exception], replies: Any) -> None:
+        self._inner = inner
+        self._replies = replies
+
+    @property
+    def last_context(self) -> contextvars.Context | None:
+        # The SDK restores each message's sender context from here (duck-typed).
+        return getattr(self._inner, "last_context", None)
+
+    async def receive(self) -> SessionMessage | Exception:
+        while True:
+            item = await self._inner.receive()
+            if not isinstance(item, Exception):
+                return item
+            # The line itself is not logged: it may hold anything the client sent.
+            logger.warning("answered an unreadable line with a JSON-RPC error")
+            with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
+                await self._replies.send(_bad_line_error(item))
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    def __aiter__(self) -> _AnsweringStream:
+        return self
+
+    async def __anext__(self) -> SessionMessage | Exception:
+        try:
+            return await self.receive()
+        except (anyio.EndOfStream, anyio.ClosedResourceError):
+            raise StopAsyncIteration from None
+
+    async def __aenter__(self) -> _AnsweringStream:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
 
 async def serve_stdio(contexts: ProjectContexts) -> None:
     """Serve MCP on stdin/stdout until stdin closes; then close every project's kernel."""
     from mcp.server.stdio import stdio_server
-    from mcp.shared._context_streams import create_context_streams
-    from mcp.shared.message import SessionMessage
 
     server = build_server(contexts)
     try:
         async with stdio_server() as (read_stream, write_stream):
-            send, receive = create_context_streams[SessionMessage | Exception](0)
-            async with anyio.create_task_group() as group:
-                group.start_soon(_relay, read_stream, send, write_stream)
-                await server.run(receive, write_stream, server.create_initialization_options())
-                group.cancel_scope.cancel()
+            reader = _AnsweringStream(read_stream, write_stream)
+            await server.run(reader, write_stream, server.create_initialization_options())
     finally:
         with anyio.CancelScope(shield=True):
             await contexts.aclose()

@@ -117,12 +117,6 @@ def test_a_directive_refuses_missing_and_unknown_inputs(mcp_project: McpProject)
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="kernel.parsers.strip_signature_line looks for 'kiwi:signed:' in the first 16 "
-    "characters, so a signed Markdown item ('<!-- kiwi:signed:…') keeps its signature line "
-    "and a knowledge entry's front matter is not read",
-)
 def test_a_knowledge_entry_is_returned_by_execute(mcp_project: McpProject) -> None:
     envelope = call(mcp_project, "execute", {"item_type": "knowledge", "item_id": "style"})
     entry = envelope["data"]["entry"]

@@ -31,7 +31,10 @@ unit: install system-deps
 	$(BIN)/python -m kernel.trust.manifest --check .ai
 	$(BIN)/pytest -q
 
-test: lint typecheck unit
+conformance: install
+	bash scripts/mcp-conformance.sh
+
+test: lint typecheck unit conformance
 
 manifest: install
 	$(BIN)/python -m kernel.trust.manifest .ai

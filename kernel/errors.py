@@ -27,6 +27,7 @@ __all__ = [
     "KiwiError",
     "LockfileError",
     "LockfileMismatch",
+    "NotAvailable",
     "ParamsInvalid",
     "ParseError",
     "PermissionDenied",
@@ -199,6 +200,11 @@ class BackendUnavailable(KiwiError):
     default_hint = "Start or unlock a keyring, or set KIWI_AUTH_BACKEND=file."
 
 
+class NotAvailable(KiwiError):
+    code = "NOT_AVAILABLE"
+    default_hint = "This capability is not built yet; see 'kiwi --help' for what is."
+
+
 class AuthRequired(KiwiError):
     code = "AUTH_REQUIRED"
     default_hint = "Run 'kiwi auth signin <service>'."
@@ -241,6 +247,7 @@ _BY_CODE: dict[str, type[KiwiError]] = {
         AuthRequired,
         KeyMissing,
         KeyUnsafe,
+        NotAvailable,
         BackendUnavailable,
         ExecutionTimeout,
         ExecutionFailed,

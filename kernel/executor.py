@@ -8,6 +8,7 @@ audit line is written whatever happened.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -328,6 +329,7 @@ class Kernel:
         try:
             plan = await self.plan(tool_id, params, caps=caps, thread_id=thread_id, locked=locked)
             redactor = Redactor(plan.secret_values)
+            on_event = _redacting(on_event, redactor)
             meta.update(chain=list(plan.chain.ids), primitive=plan.chain.primitive)
             if plan.warnings:
                 meta["warnings"] = list(plan.warnings)
@@ -352,6 +354,12 @@ class Kernel:
             if not meta["chain"]:
                 meta["chain"] = list(err.chain)
             envelope = error_envelope(err, meta)
+        except asyncio.CancelledError:
+            # the caller went away; the primitive killed what it started — record that
+            meta["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
+            cancelled = {"ok": False, "error": {"code": "CANCELLED"}, "meta": meta}
+            self._audit(tool_id, params, plan, cancelled, thread_id)
+            raise
         meta["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
         envelope["meta"] = meta
         envelope = redactor.redact_value(envelope)
@@ -388,6 +396,18 @@ class Kernel:
                 "duration_ms": envelope["meta"].get("duration_ms"),
             }
         )
+
+
+def _redacting(hook: EventHook | None, redactor: Redactor) -> EventHook | None:
+    """Events pass through the same redaction as the envelope (they may echo a secret)."""
+    if hook is None:
+        return None
+    inner = hook
+
+    def redacted(event: dict[str, Any]) -> None:
+        inner(redactor.redact_value(event))
+
+    return redacted
 
 
 def _require(caps: CapabilitySet, wanted: list[str], why: str) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from kernel.envelope import error_envelope, ok_envelope
-from kernel.errors import KiwiError, PermissionDenied, UsageError
+from kernel.errors import KiwiError, NotAvailable, PermissionDenied, UsageError
 from kernel.ids import Kind, folder_for, parse_kind
 
 if TYPE_CHECKING:
@@ -127,7 +127,7 @@ async def execute_item(
 ) -> dict[str, Any]:
     kind = parse_kind(args["item_type"])
     if args["thread"]:
-        raise UsageError(
+        raise NotAvailable(
             "threads are not available yet: execute with thread: true needs the thread "
             "runtime, which a later Kiwi release adds",
             hint="Call execute without 'thread' (inline mode) and follow the returned "

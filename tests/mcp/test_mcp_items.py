@@ -130,7 +130,7 @@ def test_thread_true_is_a_clear_not_available_yet_error(mcp_project: McpProject)
         "execute",
         {"item_type": "directive", "item_id": "review", "parameters": {}, "thread": True},
     )
-    assert envelope["error"]["code"] == "USAGE_ERROR"
+    assert envelope["error"]["code"] == "NOT_AVAILABLE"
     assert envelope["error"]["message"].startswith("threads are not available yet")
 
 

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from kernel.chain import Chain, resolve_chain
 from kernel.envelope import error_envelope, ok_envelope
-from kernel.errors import KiwiError, PermissionDenied
+from kernel.errors import KiwiError
+from kernel.gate import effect_capabilities, require
 from kernel.integrity import Verifier
 from kernel.locking import LockCheck, check_lockfile
 from kernel.merge import merge_configs
@@ -27,7 +28,7 @@ from kernel.settings import Settings
 from kernel.store import ItemStore, LoadedItem, Space, SpaceName
 from kernel.templating import TemplateContext, bind_link, env_names, render
 from kernel.trust.audit import AuditLog, params_digest
-from kernel.trust.capabilities import CapabilitySet, exec_capability, http_capability
+from kernel.trust.capabilities import CapabilitySet
 
 if TYPE_CHECKING:
     from kernel.services.auth import AuthStore
@@ -192,7 +193,7 @@ class Kernel:
         # the caller may execute the asked tool, and holds what every link requires
         required = [f"tool.execute:{asked.id}"]
         required += [cap for tool in chain.tools for cap in tool.requires]
-        _require(caps, required, f"needed to run {asked.id}")
+        require(caps, required, f"needed to run {asked.id}")
         lock = check_lockfile(self, chain, locked=locked)
         warnings.extend(lock.warnings)
 
@@ -253,8 +254,8 @@ class Kernel:
         for tool, link in zip(tools, chain.links, strict=True):
             if tool.config_schema:
                 check_config(tool.config_schema, config, link_id=tool.id, label=link.file.label)
-        effect_caps = self._effect_caps(chain, config)
-        _require(caps, effect_caps, f"for the effect of {asked.id}")
+        effect_caps = effect_capabilities(chain, config, self.settings.project_root)
+        require(caps, effect_caps, f"for the effect of {asked.id}")
         return Plan(
             chain=chain,
             params=checked,
@@ -274,35 +275,6 @@ class Kernel:
             project_path=self.settings.project_root,
             user_space=self.settings.user_space,
         )
-
-    def _effect_caps(self, chain: Chain, config: Mapping[str, Any]) -> list[str]:
-        root = self.settings.project_root.resolve()
-        if chain.primitive == "primitives/http_client":
-            from kernel.dispatch import sink_path
-
-            caps = [http_capability(str(config["url"]))]
-            for sink in (config.get("stream") or {}).get("sinks") or []:
-                if sink.get("type") == "file":
-                    target = sink_path(str(sink["path"]), root).resolve()
-                    # a path outside the project has no capability that covers it
-                    rel = (
-                        target.relative_to(root).as_posix()
-                        if target.is_relative_to(root)
-                        else str(target)
-                    )
-                    caps.append(f"fs.write:{rel}")
-            return caps
-        caps = [exec_capability(str(config["command"]))]
-        for tool, link in zip(chain.tools, chain.links, strict=True):
-            if link.file.space == "project":
-                for rel in tool.files:
-                    path = (link.file.path.parent / rel).resolve()
-                    try:
-                        inside = path.relative_to(root)
-                    except ValueError:
-                        continue
-                    caps.append(f"fs.read:{inside.as_posix()}")
-        return caps
 
     # --- execution -----------------------------------------------------------------------
 
@@ -408,17 +380,6 @@ def _redacting(hook: EventHook | None, redactor: Redactor) -> EventHook | None:
         inner(redactor.redact_value(event))
 
     return redacted
-
-
-def _require(caps: CapabilitySet, wanted: list[str], why: str) -> None:
-    """Raise PermissionDenied naming the first missing capability (all in details)."""
-    missing = caps.missing(wanted)
-    if missing:
-        raise PermissionDenied(
-            f"missing capability {missing[0]} ({why})",
-            hint=f"Grant '{missing[0]}' in .ai/config/policy.yaml (or the caller's token).",
-            details={"missing": missing},
-        )
 
 
 def _link_vars(link: LoadedItem) -> dict[str, str]:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from kernel.chain import Chain, resolve_chain
 from kernel.envelope import error_envelope, ok_envelope
 from kernel.errors import KiwiError
+from kernel.filecache import FileCache
 from kernel.gate import effect_capabilities, require
 from kernel.integrity import Verifier
 from kernel.locking import LockCheck, check_lockfile
@@ -68,15 +69,18 @@ class Kernel:
         self.settings = settings
         self.clock = clock
         self.session = session or uuid.uuid4().hex[:12]
+        self.files = FileCache()
         self.store = ItemStore(
             [
                 Space(name="project", root=settings.project_root / ".ai"),
                 Space(name="user", root=settings.user_space),
                 Space(name="system", root=settings.system_root),
-            ]
+            ],
+            files=self.files,
         )
-        self.verifier = Verifier(settings)
+        self.verifier = Verifier(settings, self.files)
         self._caps = caps
+        self._policy: tuple[str | None, CapabilitySet] | None = None
         self._http: HttpClient | None = None
         self._auth: AuthStore | None = None
         self.audit = AuditLog(settings.project_root / ".ai" / "logs" / "audit", clock)
@@ -85,12 +89,21 @@ class Kernel:
 
     @property
     def caps(self) -> CapabilitySet:
-        """The top-level caller's capabilities (the project's policy unless given)."""
-        if self._caps is None:
-            from kernel.trust.policy import load_policy
+        """The top-level caller's capabilities: those given, else the project's policy as
+        the file says now (re-read when it changed, so a narrowed policy counts at once).
 
-            self._caps = load_policy(self.settings.project_root)
-        return self._caps
+        Raises:
+            ParseError: the policy file is malformed.
+        """
+        if self._caps is not None:
+            return self._caps
+        from kernel.trust.policy import POLICY_RELPATH, load_policy
+
+        found = self.files.read(self.settings.project_root / POLICY_RELPATH)
+        stamp = None if found is None else found.sha256
+        if self._policy is None or self._policy[0] != stamp:
+            self._policy = (stamp, load_policy(self.settings.project_root))
+        return self._policy[1]
 
     @property
     def http(self) -> HttpClient:
@@ -117,6 +130,7 @@ class Kernel:
         if self._http is not None:
             await self._http.aclose()
             self._http = None
+        self.audit.close()
 
     # --- resolution -----------------------------------------------------------------------
 
@@ -274,6 +288,7 @@ class Kernel:
             host_env=self.settings.host_env,
             project_path=self.settings.project_root,
             user_space=self.settings.user_space,
+            read_text=self.files.read_text,
         )
 
     # --- execution -----------------------------------------------------------------------

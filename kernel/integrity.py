@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kernel.errors import IntegrityFailed, ParseError
+from kernel.filecache import SETTLE_NS, FileCache
 from kernel.items import Tool
 from kernel.store import LoadedItem
 
@@ -21,7 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["Verifier", "extra_files_of"]
 
 
-def extra_files_of(loaded: LoadedItem) -> list[tuple[str, bytes]]:
+def extra_files_of(loaded: LoadedItem, files: FileCache | None = None) -> list[tuple[str, bytes]]:
     """The bytes of the extra files a tool names (``files:``), by relative path.
 
     Raises:
@@ -41,8 +43,14 @@ def extra_files_of(loaded: LoadedItem) -> list[tuple[str, bytes]]:
                 item_id=item.id,
             )
         try:
-            with open(path, "rb") as handle:
-                out.append((rel, handle.read()))
+            if files is None:
+                with open(path, "rb") as handle:
+                    data: bytes | None = handle.read()
+            else:
+                data = files.read_bytes(path)
+            if data is None:
+                raise FileNotFoundError(path)
+            out.append((rel, data))
         except OSError:
             raise IntegrityFailed(
                 f"{loaded.file.label}: extra file {rel!r} is missing",
@@ -55,10 +63,12 @@ def extra_files_of(loaded: LoadedItem) -> list[tuple[str, bytes]]:
 class Verifier:
     """Applies the verification policy to loaded items."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, files: FileCache | None = None) -> None:
         self.settings = settings
+        self.files = files
         self._manifest: dict[str, Any] | None = None
         self._trusted: dict[str, Any] | None = None
+        self._trusted_stamp: int | None = None
         self._memo: dict[tuple[str, ...], str | None] = {}
 
     def trusted_keys(self) -> dict[str, Any]:
@@ -73,13 +83,29 @@ class Verifier:
         self._trusted = None
         self._memo.clear()
 
+    def _refresh_keys(self) -> None:
+        """Forget the trusted keys (and every verdict made with them) when the trust folder
+        changed: a key added or removed by ``kiwi trust`` in another process counts from the
+        next call on. A change too recent to be told apart by mtime is always re-read."""
+        try:
+            mtime = os.stat(self.settings.user_space / "trust").st_mtime_ns
+        except OSError:
+            mtime = -1
+        settled = mtime == -1 or time.time_ns() - mtime >= SETTLE_NS
+        if not settled or mtime != self._trusted_stamp:
+            if self._trusted is not None:
+                self.forget_keys()
+            self._trusted_stamp = mtime if settled else None
+
     def check(self, loaded: LoadedItem) -> str | None:
         """Verify one item; returns a warning to show, or None.
 
         Raises:
             SignatureMissing, IntegrityFailed, SignatureUntrusted, ParseError.
         """
-        extra = extra_files_of(loaded)
+        if loaded.file.space != "system":
+            self._refresh_keys()
+        extra = extra_files_of(loaded, self.files)
         key = (
             loaded.file.label,
             loaded.sha256,

@@ -33,6 +33,7 @@ def lockfile_store(kernel: Kernel) -> LockfileStore:
     return LockfileStore(
         [settings.project_root / ".ai" / "lockfiles", settings.user_space / "lockfiles"],
         clock=kernel.clock,
+        read_bytes=kernel.files.read_bytes,
     )
 
 

@@ -8,7 +8,6 @@ memoized by content hash in ``kernel.parsers``.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 from kernel.errors import AmbiguousId, InvalidId, ItemNotFound, ParseError
+from kernel.filecache import FileCache
 from kernel.ids import EXTENSIONS, Kind, check_id, folder_for, is_item_name
 from kernel.items import Item
 from kernel.parsers import parse_item
@@ -85,7 +85,8 @@ class _SpaceIndex:
 class ItemStore:
     """Locates and loads items across spaces, project first."""
 
-    def __init__(self, spaces: Sequence[Space]) -> None:
+    def __init__(self, spaces: Sequence[Space], *, files: FileCache | None = None) -> None:
+        self.files = files or FileCache()
         unique: list[Space] = []
         seen: set[Path] = set()
         for space in spaces:
@@ -206,10 +207,12 @@ class ItemStore:
     def load_located(self, located: Located) -> LoadedItem:
         file = located.file
         try:
-            data = file.path.read_bytes()
+            read = self.files.read(file.path)
         except OSError as exc:
             raise ParseError(f"{file.label}: cannot read: {exc.strerror}", at=file.label) from None
-        digest = hashlib.sha256(data).hexdigest()
+        if read is None:
+            raise ParseError(f"{file.label}: cannot read: it was removed", at=file.label)
+        data, digest = read.data, read.sha256
         item = parse_item(file.kind, file.id, file.ext, data, file.label, sha256=digest)
         return LoadedItem(located=located, item=item, data=data, sha256=digest)
 

@@ -77,11 +77,18 @@ class LockfileStore:
     Writes go to the first root. ``clock`` returns epoch seconds (for ``frozen_at``).
     """
 
-    def __init__(self, roots: Sequence[Path], *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        roots: Sequence[Path],
+        *,
+        clock: Callable[[], float] = time.time,
+        read_bytes: Callable[[Path], bytes | None] | None = None,
+    ) -> None:
         if not roots:
             raise ValueError("LockfileStore needs at least one root")
         self.roots = tuple(roots)
         self._clock = clock
+        self._read_bytes = read_bytes or _read_bytes_or_none
 
     def path_for(self, tool_id: str, version: str, *, root: Path | None = None) -> Path:
         """Where ``tool_id@version`` lives under ``root`` (default: the write root).
@@ -131,9 +138,8 @@ class LockfileStore:
         relative = _relative(tool_id, version)
         for root in self.roots:
             path = root / relative
-            try:
-                data = path.read_bytes()
-            except FileNotFoundError:
+            data = self._read_bytes(path)
+            if data is None:
                 continue
             return Lockfile.from_bytes(data, source=str(path))
         return None
@@ -272,4 +278,11 @@ def _parse_iso(text: str) -> float | None:
     try:
         return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
     except ValueError:
+        return None
+
+
+def _read_bytes_or_none(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except (FileNotFoundError, NotADirectoryError):
         return None

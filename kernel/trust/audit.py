@@ -9,16 +9,29 @@ JSON (sorted keys, no spaces). Editing or deleting the *last* line cannot be det
 the chain alone.
 
 Appends from many processes stay whole lines and one chain: each takes an exclusive
-``flock`` on ``<folder>/.lock``, reads the last line, appends, fsyncs, then releases.
+``flock`` on ``<folder>/.lock``, reads the last line, appends, then releases. The last line's
+hash and ``seq`` are remembered between appends and reused while the folder and the newest
+file are exactly as this log left them (same folder mtime, inode and size), so the common
+append reads nothing back.
+
+Durability: the line is in the file (the OS's page cache) before ``append`` returns, so a
+crash of the process loses nothing; the ``fsync`` that puts it on disk runs on a background
+thread right after, coalescing bursts, and ``close`` (called when a kernel closes, and at
+interpreter exit) waits for it. Only a power loss in that sub-millisecond window can cost
+the newest lines — which the chain cannot prove missing anyway (see above).
 """
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import re
+import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,6 +47,9 @@ GENESIS: Final = "0" * 64
 _FILE_RE: Final = re.compile(r"\d{4}-\d{2}-\d{2}\.jsonl")
 _RESERVED: Final = ("prev", "seq", "ts")
 _TAIL_CHUNK: Final = 8192
+_MTIME_SETTLE_NS: Final = 50_000_000
+
+logger = logging.getLogger("kiwi.audit")
 
 
 def params_digest(params: Any) -> str:
@@ -79,12 +95,79 @@ class _Line:
     raw: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class _Tail:
+    """Where this log's last append left the chain: enough to append again without reading."""
+
+    folder_mtime_ns: int
+    path: Path
+    ino: int
+    size: int
+    digest: str
+    seq: int
+
+
+class _Syncer:
+    """Fsyncs appended files on one background thread; ``wait`` blocks until all are done."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._pending: set[str] = set()
+        self._busy = False
+        self._thread: threading.Thread | None = None
+
+    def request(self, path: str) -> None:
+        with self._cond:
+            self._pending.add(path)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="kiwi-audit-fsync")
+                self._thread.daemon = True
+                self._thread.start()
+                atexit.register(self.wait)
+            self._cond.notify_all()
+
+    def wait(self) -> None:
+        with self._cond:
+            while self._pending or self._busy:
+                self._cond.wait()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._pending:
+                    self._cond.wait()
+                paths, self._pending = self._pending, set()
+                self._busy = True
+            try:
+                for path in paths:
+                    _fsync_path(path)
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
+
+
+def _fsync_path(path: str) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:  # nobody to raise to: the line is written, only not yet on disk
+        logger.warning("audit log %s: fsync failed: %s", path, exc)
+
+
+_SYNCER: Final = _Syncer()
+
+
 class AuditLog:
     """Append-only, hash-chained JSONL files in one folder."""
 
     def __init__(self, folder: Path, clock: Callable[[], float]) -> None:
         self.folder = folder
         self._clock = clock
+        self._tail: _Tail | None = None
 
     def _files(self) -> list[Path]:
         if not self.folder.is_dir():
@@ -93,7 +176,12 @@ class AuditLog:
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
-        fd = os.open(self.folder / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        lock = os.path.join(self.folder, ".lock")
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except FileNotFoundError:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
@@ -110,23 +198,59 @@ class AuditLog:
         if clash:
             raise ValueError(f"audit records may not set '{clash[0]}' (the log fills it in)")
         now = self._clock()
-        self.folder.mkdir(parents=True, exist_ok=True)
+        day = self.folder / (datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d") + ".jsonl")
         with self._locked():
-            files = self._files()
-            last_path, last = _last_line(files)
-            prev = hashlib.sha256(last).hexdigest() if last is not None else GENESIS
-            seq = _seq_of(last) + 1
-            day = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d")
-            target = self.folder / f"{day}.jsonl"
+            tail = self._known_tail()
+            torn = False
+            if tail is not None:
+                last_path: Path | None = tail.path
+                prev, seq = tail.digest, tail.seq + 1
+            else:
+                last_path, last = _last_line(self._files())
+                prev = hashlib.sha256(last).hexdigest() if last is not None else GENESIS
+                seq = _seq_of(last) + 1
+                torn = last_path is not None and last is not None
             # A clock that stepped back must not write behind the chain's newest file.
-            if last_path is not None and last_path.name > target.name:
-                target = last_path
+            target = last_path if last_path is not None and last_path.name > day.name else day
             out = {**record, "ts": _iso(now), "seq": seq, "prev": prev}
-            data = canonical_json(out) + b"\n"
-            if last_path == target and last is not None and not _ends_with_newline(target):
+            line = canonical_json(out)
+            data = line + b"\n"
+            if torn and target == last_path and not _ends_with_newline(target):
                 data = b"\n" + data  # keep a torn last line from swallowing this one
-            _append_bytes(target, data, created=not target.exists())
+            created = target != last_path and not target.exists()
+            ino, size = _append_bytes(target, data, created=created)
+            self._remember(target, ino, size, hashlib.sha256(line).hexdigest(), seq)
         return out
+
+    def close(self) -> None:
+        """Wait until every line appended so far is on disk (see the module docstring)."""
+        _SYNCER.wait()
+
+    def _known_tail(self) -> _Tail | None:
+        """The remembered last line, if nothing but this log changed the folder since."""
+        tail = self._tail
+        if tail is None:
+            return None
+        try:
+            if os.stat(self.folder).st_mtime_ns != tail.folder_mtime_ns:
+                return None
+            st = os.stat(tail.path)
+        except OSError:
+            return None
+        if st.st_ino != tail.ino or st.st_size != tail.size:
+            return None
+        return tail
+
+    def _remember(self, path: Path, ino: int, size: int, digest: str, seq: int) -> None:
+        folder_mtime = os.stat(self.folder).st_mtime_ns
+        # A file created in the same coarse clock tick as the folder's recorded mtime would
+        # not change it: trust the mtime only once it is safely in the past.
+        if time.time_ns() - folder_mtime < _MTIME_SETTLE_NS:
+            self._tail = None
+            return
+        self._tail = _Tail(
+            folder_mtime_ns=folder_mtime, path=path, ino=ino, size=size, digest=digest, seq=seq
+        )
 
     def verify(self) -> AuditReport:
         """Walk every line in order and report the first break in the chain.
@@ -257,19 +381,26 @@ def _last_line(files: list[Path]) -> tuple[Path | None, bytes | None]:
     return (files[-1] if files else None), None
 
 
-def _append_bytes(path: Path, data: bytes, *, created: bool) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+def _append_bytes(path: Path, data: bytes, *, created: bool) -> tuple[int, int]:
+    """Append ``data`` (under the folder lock); returns the file's inode and new size.
+
+    The file's fsync is left to the background syncer; a new file's folder entry is
+    synced here (once a day).
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
         view = memoryview(data)
         while view:
             written = os.write(fd, view)
             view = view[written:]
-        os.fsync(fd)
+        st = os.fstat(fd)
     finally:
         os.close(fd)
+    _SYNCER.request(str(path))
     if created:
         dir_fd = os.open(path.parent, os.O_RDONLY)
         try:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+    return st.st_ino, st.st_size

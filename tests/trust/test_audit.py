@@ -6,6 +6,7 @@ import hashlib
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -214,3 +215,62 @@ def test_concurrent_appends_from_four_processes_make_one_unbroken_chain(tmp_path
     assert report.to_dict() == {"ok": True, "lines": 1000, "first_bad": None}
     seen = {(r["writer"], r["i"]) for r in log.tail(1000)}
     assert len(seen) == 1000
+
+
+def _settled(log: AuditLog) -> None:
+    """Append until the log remembers its tail (the folder's mtime must be in the past)."""
+    log.append({"settle": True})
+    time.sleep(0.06)
+    log.append({"settle": True})
+    assert log._known_tail() is not None, "the tail should be remembered once settled"
+
+
+def test_two_writers_on_one_folder_keep_one_chain(tmp_path: Path) -> None:
+    # Each log remembers its last line; the other's appends must invalidate that memory.
+    first = AuditLog(tmp_path, lambda: DAY1)
+    second = AuditLog(tmp_path, lambda: DAY1)
+    _settled(first)
+    _settled(second)
+    for i in range(20):
+        (first if i % 3 else second).append({"n": i})
+    report = first.verify()
+    assert report.ok and report.lines == 24
+    seqs = [json.loads(line)["seq"] for line in _lines(tmp_path / "2025-01-01.jsonl")]
+    assert seqs == list(range(1, 25))
+
+
+def test_a_newer_file_made_by_another_writer_is_noticed(tmp_path: Path) -> None:
+    behind = AuditLog(tmp_path, lambda: DAY1)
+    _settled(behind)
+    AuditLog(tmp_path, lambda: DAY2).append({"from": "ahead"})
+    # The writer whose clock is a day behind must chain after the newest file's line.
+    written = behind.append({"from": "behind"})
+    newest = _lines(tmp_path / "2025-01-02.jsonl")
+    assert len(newest) == 2 and json.loads(newest[1]) == written
+    assert written["prev"] == hashlib.sha256(newest[0]).hexdigest()
+    assert behind.verify().ok
+
+
+def test_an_outside_edit_of_the_last_line_is_still_caught(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path, lambda: DAY1)
+    _settled(log)
+    path = tmp_path / "2025-01-01.jsonl"
+    lines = _lines(path)
+    # Same length, different bytes: the remembered hash is the original line's.
+    edited = lines[-1].replace(b'"settle":true', b'"settle":null')[: len(lines[-1])]
+    edited = edited.ljust(len(lines[-1]), b" ")
+    path.write_bytes(b"\n".join([*lines[:-1], edited]) + b"\n")
+    log.append({"after": "edit"})
+    report = log.verify()
+    assert not report.ok and report.first_bad is not None
+    assert report.first_bad.line == len(lines)
+
+
+def test_close_waits_for_the_background_fsync(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path, lambda: DAY1)
+    for i in range(50):
+        log.append({"n": i})
+    log.close()
+    from kernel.trust import audit
+
+    assert not audit._SYNCER._pending and not audit._SYNCER._busy

@@ -33,7 +33,7 @@ from kernel.trust.capabilities import CapabilitySet
 
 if TYPE_CHECKING:
     from kernel.services.auth import AuthStore
-    from kernel.services.env import EnvResolver
+    from kernel.services.env import EnvConfig, EnvResolver
     from primitives.http_client import HttpClient
 
 __all__ = ["Kernel", "Plan"]
@@ -53,6 +53,23 @@ class Plan:
     caps_used: tuple[str, ...]
     warnings: tuple[str, ...]
     lockfile: LockCheck
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Static:
+    """The part of a plan that depends only on the chain's files (not on params or env).
+
+    ``merged`` is shared between calls: templating builds a new value and never changes it.
+    """
+
+    required: tuple[str, ...]
+    merged: dict[str, Any]
+    env_config: EnvConfig
+    wanted: frozenset[str]
+    declared: tuple[str, ...]
+
+
+_MAX_STATICS = 256
 
 
 class Kernel:
@@ -81,6 +98,8 @@ class Kernel:
         self.verifier = Verifier(settings, self.files)
         self._caps = caps
         self._policy: tuple[str | None, CapabilitySet] | None = None
+        self._env_resolver: EnvResolver | None = None
+        self._statics: dict[tuple[tuple[str, str], ...], _Static] = {}
         self._http: HttpClient | None = None
         self._auth: AuthStore | None = None
         self.audit = AuditLog(settings.project_root / ".ai" / "logs" / "audit", clock)
@@ -204,25 +223,20 @@ class Kernel:
         checked = validate_params(
             asked.parameters, dict(params), tool_id=asked.id, label=asked_link.file.label
         )
+        static = self._static(chain)
         # the caller may execute the asked tool, and holds what every link requires
-        required = [f"tool.execute:{asked.id}"]
-        required += [cap for tool in chain.tools for cap in tool.requires]
+        required = list(static.required)
         require(caps, required, f"needed to run {asked.id}")
         lock = check_lockfile(self, chain, locked=locked)
         warnings.extend(lock.warnings)
 
         tools = chain.tools
-        configs = [
-            bind_link(tool.config, _link_vars(link))
-            for tool, link in zip(tools, chain.links, strict=True)
-        ]
-        merged = merge_configs(reversed(configs))
-        env_config = merge_configs(reversed([tool.env_config for tool in tools]))
-        declared = sorted({name for tool in tools for name in tool.secrets})
+        merged = static.merged
+        declared = static.declared
         resolved = self.env_resolver().resolve(
-            env_config=env_config,
+            env_config=static.env_config,
             config_env={},
-            wanted=env_names(merged),
+            wanted=static.wanted,
             secrets=declared,
         )
         secrets: dict[str, str] = {}
@@ -281,15 +295,48 @@ class Kernel:
             lockfile=lock,
         )
 
-    def env_resolver(self) -> EnvResolver:
-        from kernel.services.env import EnvResolver
+    def _static(self, chain: Chain) -> _Static:
+        """What follows from the links' bytes and paths alone, memoized by exactly those."""
+        key = tuple((str(link.file.path), link.sha256) for link in chain.links)
+        found = self._statics.get(key)
+        if found is not None:
+            return found
+        from kernel.services.env import EnvConfig
 
-        return EnvResolver(
-            host_env=self.settings.host_env,
-            project_path=self.settings.project_root,
-            user_space=self.settings.user_space,
-            read_text=self.files.read_text,
+        tools = chain.tools
+        configs = [
+            bind_link(tool.config, _link_vars(link))
+            for tool, link in zip(tools, chain.links, strict=True)
+        ]
+        merged = merge_configs(reversed(configs))
+        env_config = merge_configs(reversed([tool.env_config for tool in tools]))
+        found = _Static(
+            required=(
+                f"tool.execute:{chain.asked.id}",
+                *(cap for tool in tools for cap in tool.requires),
+            ),
+            merged=merged,
+            env_config=EnvConfig.from_dict(env_config),
+            wanted=frozenset(env_names(merged)),
+            declared=tuple(sorted({name for tool in tools for name in tool.secrets})),
         )
+        if len(self._statics) >= _MAX_STATICS:
+            self._statics.pop(next(iter(self._statics)))
+        self._statics[key] = found
+        return found
+
+    def env_resolver(self) -> EnvResolver:
+        """The project's EnvResolver (one per kernel; it keeps no state between calls)."""
+        if self._env_resolver is None:
+            from kernel.services.env import EnvResolver
+
+            self._env_resolver = EnvResolver(
+                host_env=self.settings.host_env,
+                project_path=self.settings.project_root,
+                user_space=self.settings.user_space,
+                read_text=self.files.read_text,
+            )
+        return self._env_resolver
 
     # --- execution -----------------------------------------------------------------------
 

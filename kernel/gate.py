@@ -6,6 +6,7 @@ read but the paths' resolution.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ __all__ = ["effect_capabilities", "require"]
 def effect_capabilities(chain: Chain, config: Mapping[str, Any], project_root: Path) -> list[str]:
     """The capabilities the effect itself needs: the host (and file sinks) of an HTTP call,
     the command of a subprocess, and the files a project tool declares."""
-    root = project_root.resolve()
+    root = _real(project_root)
     if chain.primitive == "primitives/http_client":
         from kernel.dispatch import sink_path
 
@@ -44,6 +45,12 @@ def effect_capabilities(chain: Chain, config: Mapping[str, Any], project_root: P
                 if path.is_relative_to(root):
                     caps.append(f"fs.read:{path.relative_to(root).as_posix()}")
     return caps
+
+
+@functools.lru_cache(maxsize=64)
+def _real(path: Path) -> Path:
+    """The project root without symlinks (once per root: a kernel's root does not move)."""
+    return path.resolve()
 
 
 def require(caps: CapabilitySet, wanted: list[str], why: str) -> None:

@@ -81,6 +81,20 @@ def _tokens(text: str, where: str) -> Iterator[tuple[bool, str]]:
         yield False, text[start:]
 
 
+_PIECES: dict[str, tuple[tuple[bool, str], ...]] = {}
+_MAX_PIECES = 4096
+
+
+def _pieces(text: str, where: str) -> tuple[tuple[bool, str], ...]:
+    """``_tokens`` of ``text``, memoized: the same config strings are rendered every call."""
+    found = _PIECES.get(text)
+    if found is None:
+        found = tuple(_tokens(text, where))  # raises for a bad string: never memoized
+        if len(_PIECES) < _MAX_PIECES:
+            _PIECES[text] = found
+    return found
+
+
 def _lookup(expr: str, ctx: TemplateContext, where: str, section: str) -> tuple[Any, str | None]:
     """The value of one expression (or ``_MISSING``), and the secret name it used."""
     name, sep, default = expr.partition(":-")
@@ -142,7 +156,7 @@ def _render_string(
 ) -> Any:
     if "$" not in text:
         return text
-    pieces = list(_tokens(text, where))
+    pieces = _pieces(text, where)
     if len(pieces) == 1 and pieces[0][0]:
         value, secret = _lookup(pieces[0][1], ctx, where, section)
         if secret:

@@ -170,6 +170,12 @@ class EnvResolver:
         self._user_space = user_space
         self._windows = platform == "win32"
         self._read_text = read_text
+        self._dotenv_files = (
+            user_space / ".env",
+            project_path / ".ai" / ".env",
+            project_path / ".env",
+            project_path / ".env.local",
+        )
         self._finder = InterpreterFinder(
             host_env=host_env,
             project_path=project_path,
@@ -180,12 +186,7 @@ class EnvResolver:
 
     def dotenv_files(self) -> tuple[Path, ...]:
         """The dotenv files read, lowest precedence first."""
-        return (
-            self._user_space / ".env",
-            self._project / ".ai" / ".env",
-            self._project / ".env",
-            self._project / ".env.local",
-        )
+        return self._dotenv_files
 
     def resolve(
         self,

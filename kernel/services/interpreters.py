@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -142,6 +143,7 @@ class InterpreterFinder:
         self._project = project_path
         self._kernel_python = kernel_python
         self._read_text = read_text
+        self._under_memo: dict[tuple[Path, str], Path] = {}
 
     def find(self, spec: InterpreterSpec) -> FoundInterpreter:
         """The interpreter ``spec`` asks for.
@@ -279,9 +281,9 @@ class InterpreterFinder:
         if fallback is None:
             return None
         if fallback == "kernel":
-            candidate = Path(self._kernel_python) if self._kernel_python else None
-            if candidate is not None and candidate.is_absolute() and candidate.is_file():
-                return FoundInterpreter(path=str(candidate), how="fallback:kernel")
+            python = self._kernel_python
+            if python and os.path.isabs(python) and os.path.isfile(python):
+                return FoundInterpreter(path=python, how="fallback:kernel")
             searched.append(f"the kernel's python ({self._kernel_python or 'unknown'})")
             return None
         if fallback == "system":
@@ -327,10 +329,16 @@ class InterpreterFinder:
         return [Path(entry) for entry in raw.split(separator) if entry and self._absolute(entry)]
 
     def _under(self, base: Path, entry: str) -> Path:
-        if self._absolute(entry):
-            return Path(entry)
-        pure = PureWindowsPath(entry) if self._windows else PurePosixPath(entry)
-        return base.joinpath(*pure.parts).absolute()
+        key = (base, entry)
+        found = self._under_memo.get(key)  # a pure function of its strings: asked every call
+        if found is None:
+            if self._absolute(entry):
+                found = Path(entry)
+            else:
+                pure = PureWindowsPath(entry) if self._windows else PurePosixPath(entry)
+                found = base.joinpath(*pure.parts).absolute()
+            self._under_memo[key] = found
+        return found
 
     def _absolute(self, entry: str) -> bool:
         # Native absolute paths always count; on Windows also drive and UNC forms.
@@ -342,7 +350,10 @@ class InterpreterFinder:
         return self._host.get("HOME")
 
     def _is_executable(self, path: Path) -> bool:
-        if not path.is_file():
+        try:
+            if not stat.S_ISREG(os.stat(path).st_mode):
+                return False
+        except (OSError, ValueError):
             return False
         return self._windows or os.access(path, os.X_OK)
 

@@ -4,7 +4,8 @@
 #   1. the MCP Inspector CLI over stdio: tools/list, a tools/call of `execute` that runs a
 #      signed tool, and one that fails (an isError result with an error code);
 #   2. the MCP conformance suite (server mode) against `kiwi serve --http` on 127.0.0.1,
-#      with scripts/conformance-expected-failures.yaml as the baseline.
+#      with scripts/conformance-expected-failures.yaml as the baseline. The suite's test
+#      tools that Kiwi can serve honestly are tools of the project, listed with `--expose`.
 #
 # The served project is a copy of scripts/conformance-project/ signed with a throw-away key.
 # Node 22 and the two npm tools (pinned) are installed under .ci/node/ on first use.
@@ -82,7 +83,9 @@ check "tools/call execute runs a signed tool" "$work/call.json" '"ok": true' '"e
 check "tools/call of a missing tool is an error result" "$work/fail.json" \
     '"isError": true' '"code": "ITEM_NOT_FOUND"'
 
-"$kiwi" --project "$project" serve --http --host 127.0.0.1 --port 0 2>"$work/server.log" &
+exposed=(--expose test_error_handling --expose test_simple_text --expose test_tool_with_progress)
+: >"$work/server.log" # exists before the server opens it: the wait loop below reads it at once
+"$kiwi" --project "$project" serve --http --host 127.0.0.1 --port 0 "${exposed[@]}" 2>"$work/server.log" &
 server_pid=$!
 url=""
 for _ in $(seq 1 200); do # up to 20 s for the "serving … at URL" line

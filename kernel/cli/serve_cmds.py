@@ -1,4 +1,5 @@
-"""``kiwi serve [--http] [--host 127.0.0.1] [--port 8765]``: the MCP server (SPEC §10, §11)."""
+"""``kiwi serve [--http] [--host 127.0.0.1] [--port 8765] [--expose TOOL_ID]…``: the MCP server
+(SPEC §10, §11; ``--expose`` is an addition, see ARCHITECTURE.md)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,14 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument("--http", action="store_true", help="serve Streamable HTTP instead of stdio")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8765, help="port to bind (default 8765; 0: any)")
+    p.add_argument(
+        "--expose",
+        action="append",
+        default=[],
+        metavar="TOOL_ID",
+        help="also list this tool of the project as an MCP tool of its own, named by its id "
+        "with '/' → '.' (a call runs it as execute does); repeatable",
+    )
     p.set_defaults(func=_serve)
 
 
@@ -26,17 +35,20 @@ def _serve(args: argparse.Namespace, ctx: CliContext) -> int:
     import anyio
 
     from kernel.mcp.contexts import ProjectContexts
+    from kernel.mcp.exposed import expose_tools
 
     contexts = ProjectContexts(ctx.project)
+    # Fail fast: a tool that cannot be exposed is a usage error before anything is served.
+    exposed = expose_tools(contexts, args.expose)
     if not args.http:
         from kernel.mcp.transports import serve_stdio
 
-        anyio.run(serve_stdio, contexts)
+        anyio.run(serve_stdio, contexts, exposed)
         return EXIT_OK
     from kernel.mcp.transports import serve_http
 
     try:
-        anyio.run(lambda: serve_http(contexts, host=args.host, port=args.port))
+        anyio.run(lambda: serve_http(contexts, host=args.host, port=args.port, exposed=exposed))
     except OSError as exc:
         ctx.diag(
             f"kiwi: cannot serve on {args.host}:{args.port}: {exc.strerror or exc}\n"

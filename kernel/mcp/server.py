@@ -1,9 +1,10 @@
 """Kiwi's MCP face on the SDK's low-level ``Server`` (SPEC §10): parse, call, translate.
 
 * ``tools/list`` offers ``search``, ``load``, ``execute``, ``sign`` and ``help`` with their
-  exact schemas; ``tools/call`` validates arguments itself and answers with the result
-  envelope as ``structuredContent`` plus the same JSON as text (``isError`` when ``ok`` is
-  false). An unknown tool name is a protocol error.
+  exact schemas, then the tools the operator exposed (``kiwi serve --expose``); ``tools/call``
+  validates arguments itself and answers with the result envelope as ``structuredContent``
+  plus the same JSON as text (``isError`` when ``ok`` is false). A call to an exposed tool is
+  an ``execute`` of it. An unknown tool name is a protocol error.
 * Directives are offered as prompts and knowledge entries as ``kiwi://knowledge/<id>``
   resources of the default project.
 * While ``execute`` runs, streamed events become progress notifications when the client
@@ -18,7 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 import anyio
@@ -29,6 +30,7 @@ from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 from kernel import __version__
 from kernel.errors import KiwiError
 from kernel.mcp.contexts import ProjectContexts
+from kernel.mcp.exposed import ExposedTool
 from kernel.mcp.schemas import ENVELOPE_SCHEMA, TOOL_SPECS, ToolSpec, tool_spec
 
 __all__ = ["KNOWLEDGE_URI", "KiwiServer", "build_server"]
@@ -41,6 +43,7 @@ RESOURCE_NOT_FOUND: Final = -32002
 #: Streamed events kept waiting for the client before newer ones are dropped.
 _PROGRESS_BUFFER: Final = 256
 _PROGRESS_TEXT: Final = 200
+_EXECUTE: Final = next(spec for spec in TOOL_SPECS if spec.name == "execute")
 _INSTRUCTIONS: Final = (
     "Kiwi serves an agent's tools, directives and knowledge from .ai/ folders (project, "
     "user, system). Use 'search' to find items, 'load' to read one, 'execute' to run a tool "
@@ -125,12 +128,14 @@ def _coerce(text: str, kind: str) -> Any:
 
 
 class KiwiServer:
-    """The handlers, bound to the per-project kernels they serve."""
+    """The handlers, bound to the per-project kernels they serve (and the exposed tools)."""
 
-    def __init__(self, contexts: ProjectContexts) -> None:
+    def __init__(self, contexts: ProjectContexts, exposed: Sequence[ExposedTool] = ()) -> None:
         self.contexts = contexts
         self.log_level: str | None = None
-        self._tools = types.ListToolsResult(tools=[_tool(spec) for spec in TOOL_SPECS])
+        self._exposed = {tool.name: tool for tool in exposed}
+        specs = [*TOOL_SPECS, *(tool.spec for tool in exposed)]
+        self._tools = types.ListToolsResult(tools=[_tool(spec) for spec in specs])
 
     def build(self) -> Server[Any]:
         """The SDK server with every handler registered."""
@@ -155,9 +160,10 @@ class KiwiServer:
 
     # --- tools ------------------------------------------------------------------------
 
-    @staticmethod
-    def _input_schema(name: str) -> Mapping[str, Any] | None:
+    def _input_schema(self, name: str) -> Mapping[str, Any] | None:
         spec = tool_spec(name)
+        if spec is None and name in self._exposed:
+            spec = self._exposed[name].spec
         return spec.input_schema if spec else None
 
     async def _list_tools(
@@ -169,20 +175,27 @@ class KiwiServer:
         self, ctx: Any, params: types.CallToolRequestParams
     ) -> types.CallToolResult:
         spec = tool_spec(params.name)
+        exposed = self._exposed.get(params.name) if spec is None else None
+        if exposed is not None:
+            spec = _EXECUTE
         if spec is None:
             raise MCPError(
                 code=types.INVALID_PARAMS,
                 message=f"Unknown tool: {params.name!r}",
-                data={"tools": [s.name for s in TOOL_SPECS]},
+                data={"tools": [s.name for s in TOOL_SPECS] + list(self._exposed)},
             )
         from kernel.envelope import error_envelope
         from kernel.mcp.actions import run_tool
         from kernel.mcp.arguments import check_arguments
 
-        try:
-            args = check_arguments(spec, params.arguments)
-        except KiwiError as err:
-            return _result(error_envelope(err, {"tool": spec.name}))
+        if exposed is not None:
+            # Exactly an execute of the tool; the kernel checks its params (PARAMS_INVALID).
+            args = exposed.execute_arguments(params.arguments)
+        else:
+            try:
+                args = check_arguments(spec, params.arguments)
+            except KiwiError as err:
+                return _result(error_envelope(err, {"tool": spec.name}))
         token = (ctx.meta or {}).get("progress_token")
         try:
             if spec.name == "execute" and token is not None:
@@ -190,8 +203,8 @@ class KiwiServer:
             else:
                 envelope = await run_tool(self.contexts, spec.name, args)
         except Exception as exc:  # the face catches broadly; cancellation still propagates
-            logger.exception("tool %r failed", spec.name)
-            envelope = _internal_error(spec.name, exc)
+            logger.exception("tool %r failed", params.name)
+            envelope = _internal_error(params.name, exc)
         finally:
             await self.contexts.reap()
         return _result(envelope)
@@ -357,6 +370,7 @@ class KiwiServer:
         return types.EmptyResult()
 
 
-def build_server(contexts: ProjectContexts) -> Server[Any]:
-    """The SDK server for ``contexts`` (its handlers are bound to them)."""
-    return KiwiServer(contexts).build()
+def build_server(contexts: ProjectContexts, exposed: Sequence[ExposedTool] = ()) -> Server[Any]:
+    """The SDK server for ``contexts`` (its handlers are bound to them), listing ``exposed``
+    next to the five tools."""
+    return KiwiServer(contexts, exposed).build()

@@ -17,12 +17,13 @@ import ipaddress
 import logging
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 import anyio
 
 from kernel.mcp.contexts import ProjectContexts
+from kernel.mcp.exposed import ExposedTool
 from kernel.mcp.server import build_server
 
 if TYPE_CHECKING:
@@ -103,11 +104,14 @@ class _AnsweringStream:
         await self.aclose()
 
 
-async def serve_stdio(contexts: ProjectContexts) -> None:
-    """Serve MCP on stdin/stdout until stdin closes; then close every project's kernel."""
+async def serve_stdio(contexts: ProjectContexts, exposed: Sequence[ExposedTool] = ()) -> None:
+    """Serve MCP on stdin/stdout until stdin closes; then close every project's kernel.
+
+    ``exposed``: tools listed next to the five (``kiwi serve --expose``).
+    """
     from mcp.server.stdio import stdio_server
 
-    server = build_server(contexts)
+    server = build_server(contexts, exposed)
     try:
         async with stdio_server() as (read_stream, write_stream):
             reader = _AnsweringStream(read_stream, write_stream)
@@ -181,10 +185,12 @@ async def serve_http(
     host: str = DEFAULT_HOST,
     port: int = DEFAULT_PORT,
     announce: Callable[[str], None] | None = None,
+    exposed: Sequence[ExposedTool] = (),
 ) -> None:
     """Serve Streamable HTTP at ``http://<host>:<port>/mcp`` until interrupted.
 
-    ``announce`` gets the URL once the socket listens (default: one line on stderr).
+    ``announce`` gets the URL once the socket listens (default: one line on stderr);
+    ``exposed``: tools listed next to the five (``kiwi serve --expose``).
 
     Raises:
         OSError: the address cannot be bound.
@@ -197,7 +203,7 @@ async def serve_http(
             "(Kiwi's HTTP transport has no authentication)",
             host,
         )
-    server = build_server(contexts)
+    server = build_server(contexts, exposed)
     app = server.streamable_http_app(
         streamable_http_path="/mcp", host=host, transport_security=security_settings(host)
     )

@@ -72,6 +72,44 @@ def test_a_python_tool_runs_through_runtimes_python_with_coerced_params(project:
     assert envelope["meta"]["process"]["stderr"].startswith("noise on stdout goes to stderr")
 
 
+SITE_TOOL = """\
+__version__ = "1.0.0"
+__executor_id__ = "runtimes/python"
+
+
+def execute(params, context):
+    import sys
+
+    stdlib_only = "yaml" not in sys.modules
+    import yaml  # in the interpreter's site-packages only: site must run now
+
+    return {
+        "no_site_flag": sys.flags.no_site,
+        "stdlib_only_before": stdlib_only,
+        "yaml": yaml.safe_load("a: 1"),
+        "builtins": [callable(exit), callable(quit), callable(help)],
+        "site_packages_on_path": any("site-packages" in entry for entry in sys.path),
+    }
+"""
+
+
+def test_the_runner_starts_without_site_and_finds_site_packages_when_needed(
+    project: Project,
+) -> None:
+    project.write_tool("uses_yaml.py", SITE_TOOL)
+    project.sign()
+    done = project.kiwi("--json", "run", "uses_yaml")
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)["data"]
+    assert data == {
+        "no_site_flag": 1,
+        "stdlib_only_before": True,
+        "yaml": {"a": 1},
+        "builtins": [True, True, True],
+        "site_packages_on_path": True,
+    }
+
+
 def test_json_output_is_exactly_the_envelope(project: Project) -> None:
     project.write_tool("add.py", PY_TOOL)
     project.sign()

@@ -1,6 +1,7 @@
 """Kernel core benchmark (issue 2). A script, not a test: prints numbers and ratios.
 
 * cached resolve + verify + validate of a 4-link chain (target ≤ 0.2 ms)
+* params + config validation of one plan: compiled checks vs jsonschema
 * cold parse of a 2 KB YAML tool
 * ``kiwi --help`` wall time vs ``python -c pass`` (target: ≤ 100 ms absolute)
 * the Python tool runner (``python -I _python_runner.py tool.py``) vs ``python -c pass``
@@ -19,6 +20,7 @@ import time
 from pathlib import Path
 
 from kernel.executor import Kernel
+from kernel.params import _problems, apply_defaults, check_config, validate_params, validator_for
 from kernel.parsers import _cache, parse_item
 from kernel.paths import system_space_root
 from kernel.settings import Settings
@@ -90,6 +92,42 @@ def bench_resolve(root: Path) -> None:
     print(
         f"cached full plan (resolve, verify, params, caps, merge, env, template, schemas): "
         f"{per:.3f} ms"
+    )
+    bench_validation(kernel)
+
+
+def bench_validation(kernel: Kernel) -> None:
+    """params + every config_schema of one plan: the compiled check vs jsonschema (as before)."""
+    plan = asyncio.run(kernel.plan("job", {"n": 2}))
+    asked, label = plan.chain.asked, plan.chain.links[0].file.label
+    links = [
+        (tool.config_schema, link.file.label)
+        for tool, link in zip(plan.chain.tools, plan.chain.links, strict=True)
+        if tool.config_schema
+    ]
+
+    def compiled() -> None:
+        validate_params(asked.parameters, {"n": 2}, tool_id=asked.id, label=label)
+        for schema, where in links:
+            check_config(schema, plan.config, link_id=asked.id, label=where)
+
+    def with_jsonschema() -> None:
+        filled = apply_defaults(asked.parameters, {"n": 2})
+        _problems(validator_for(asked.parameters, label), filled, "params")
+        for schema, where in links:
+            _problems(validator_for(schema, where), plan.config, "config")
+
+    timings = []
+    for fn in (compiled, with_jsonschema):
+        fn()
+        n = 2000
+        start = time.perf_counter()
+        for _ in range(n):
+            fn()
+        timings.append((time.perf_counter() - start) / n * 1000)
+    print(
+        f"params+config validation per plan ({len(links)} config_schema): "
+        f"{timings[0]:.3f} ms compiled vs {timings[1]:.3f} ms jsonschema"
     )
 
 

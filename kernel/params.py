@@ -1,6 +1,11 @@
 """Caller params: defaults and JSON Schema validation (SPEC §5.2). Pure.
 
-Validators are compiled once per schema and cached by the schema's canonical JSON.
+Each schema is compiled once by ``kernel.schemafast`` into a validity predicate, cached by the
+schema object's identity: schemas are parts of memoized parsed items and are never mutated, and
+the cache holds a reference to each so an id is not reused while its entry lives. A valid value
+costs only that predicate. jsonschema is imported only to say what is wrong with an invalid
+value, or for a schema outside the compiled subset; its validators are cached by the schema's
+canonical JSON.
 """
 
 from __future__ import annotations
@@ -8,20 +13,26 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Mapping
-from typing import Any
-
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
+from typing import TYPE_CHECKING, Any
 
 from kernel.errors import ConfigInvalid, ParamsInvalid, ParseError
+from kernel.schemafast import Check, compile_schema
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
 
 __all__ = ["apply_defaults", "check_config", "validate_params", "validator_for"]
 
 _validators: dict[str, Draft202012Validator] = {}
+_Compiled = tuple[Mapping[str, Any], Check | None, "Draft202012Validator | None"]
+_compiled: dict[int, _Compiled] = {}
+# Enough for every schema of every item a long-lived server sees; a caller building a fresh
+# schema per call only costs a recompile after the reset.
+_MAX_COMPILED = 4096
 
 
 def validator_for(schema: Mapping[str, Any], label: str) -> Draft202012Validator:
-    """A compiled validator for ``schema``.
+    """A jsonschema validator for ``schema`` (imports jsonschema on first use).
 
     Raises:
         ParseError: the schema itself is not valid JSON Schema 2020-12.
@@ -29,6 +40,9 @@ def validator_for(schema: Mapping[str, Any], label: str) -> Draft202012Validator
     key = json.dumps(schema, sort_keys=True, default=str)
     found = _validators.get(key)
     if found is None:
+        from jsonschema import Draft202012Validator
+        from jsonschema.exceptions import SchemaError
+
         try:
             Draft202012Validator.check_schema(schema)
         except SchemaError as exc:
@@ -39,6 +53,42 @@ def validator_for(schema: Mapping[str, Any], label: str) -> Draft202012Validator
         found = Draft202012Validator(schema)
         _validators[key] = found
     return found
+
+
+def _compiled_for(schema: Mapping[str, Any], label: str) -> _Compiled:
+    """The predicate for ``schema``, or (outside the subset) its checked jsonschema validator.
+
+    A schema ``compile_schema`` accepts is valid by construction (it refuses every value
+    ``check_schema`` would), so only the others go through ``check_schema``.
+
+    Raises:
+        ParseError: the schema itself is not valid JSON Schema 2020-12.
+    """
+    found = _compiled.get(id(schema))
+    if found is not None and found[0] is schema:
+        return found
+    check = compile_schema(schema)
+    validator = validator_for(schema, label) if check is None else None
+    if len(_compiled) >= _MAX_COMPILED:
+        _compiled.clear()
+    found = (schema, check, validator)
+    _compiled[id(schema)] = found
+    return found
+
+
+def _problems_against(
+    schema: Mapping[str, Any], value: Any, root: str, label: str
+) -> list[dict[str, str]]:
+    _, check, validator = _compiled_for(schema, label)
+    if check is not None:
+        try:
+            if check(value):
+                return []
+        except (ArithmeticError, TypeError, ValueError, RecursionError):
+            pass  # a value jsonschema may crash on too: let it decide, as before
+    if validator is None:
+        validator = validator_for(schema, label)
+    return _problems(validator, value, root)
 
 
 def apply_defaults(schema: Mapping[str, Any], value: Any) -> Any:
@@ -91,7 +141,7 @@ def validate_params(
             f"params must be a JSON object, got {type(params).__name__}", item_id=tool_id
         )
     filled = apply_defaults(schema, params)
-    problems = _problems(validator_for(schema, label), filled, "params")
+    problems = _problems_against(schema, filled, "params", label)
     if problems:
         text = "; ".join(f"{p['path']}: {p['problem']}" for p in problems)
         raise ParamsInvalid(
@@ -110,7 +160,7 @@ def check_config(schema: Mapping[str, Any], config: Any, *, link_id: str, label:
     Raises:
         ConfigInvalid: naming each bad field and the link whose schema refused it.
     """
-    problems = _problems(validator_for(schema, label), config, "config")
+    problems = _problems_against(schema, config, "config", label)
     if problems:
         text = "; ".join(f"{p['path']}: {p['problem']}" for p in problems)
         raise ConfigInvalid(

@@ -12,30 +12,45 @@ site-packages (and ``.pth`` paths) are there for any tool that needs them; ``exi
 ``quit`` and ``help`` are installed up front as ``site`` would.
 """
 
-import os
 import sys
 
+# The C half of ``os``, loaded with the interpreter: ``os`` itself costs ~2 ms without site.
 try:
-    import site as _site
+    import posix as _os
+except ImportError:  # pragma: no cover - Windows
+    import nt as _os
 
-    _site.setquit()
-    _site.sethelper()
 
-    class _LateSite:
-        """Last on ``sys.meta_path``: on the first miss, run ``site`` and look again."""
+def _getenv(name):
+    environ = _os.environ  # bytes keys on POSIX, str on Windows
+    if isinstance(next(iter(environ), ""), bytes):
+        value = environ.get(name.encode())
+        return None if value is None else value.decode("utf-8", "surrogateescape")
+    return environ.get(name)
 
-        @staticmethod
-        def find_spec(name, path=None, target=None):
-            sys.meta_path.remove(_LateSite)
-            _site.main()
-            from importlib.machinery import PathFinder
 
-            return PathFinder.find_spec(name, path, target)
+class _LateSite:
+    """Last on ``sys.meta_path``: on the first miss, run ``site`` and look again."""
 
-    if sys.flags.no_site:
-        sys.meta_path.append(_LateSite)
-except ImportError:  # pragma: no cover - an interpreter without site
-    pass
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        sys.meta_path.remove(_LateSite)
+        import site
+        from importlib.machinery import PathFinder
+
+        site.main()
+        return PathFinder.find_spec(name, path, target)
+
+
+if sys.flags.no_site:
+    import _sitebuiltins
+    import builtins
+
+    _eof = "Ctrl-Z plus Return" if sys.platform == "win32" else "Ctrl-D (i.e. EOF)"
+    builtins.exit = _sitebuiltins.Quitter("exit", _eof)
+    builtins.quit = _sitebuiltins.Quitter("quit", _eof)
+    builtins.help = _sitebuiltins._Helper()
+    sys.meta_path.append(_LateSite)
 
 try:  # the builtin module skips OpenSSL's start-up cost
     from _sha256 import sha256
@@ -89,15 +104,25 @@ def _fail(out, kind, message):
     return 1
 
 
+def _folder(path):
+    if path.startswith("/"):
+        return path.rpartition("/")[0] or "/"
+    import os.path  # relative or Windows paths: the rare case pays for os
+
+    return os.path.dirname(os.path.abspath(path))
+
+
 def main():
-    out = os.fdopen(os.dup(1), "w", encoding="utf-8")
-    os.dup2(2, 1)  # anything the tool prints (even from C code) lands on stderr
+    import io
+
+    out = io.open(_os.dup(1), "w", encoding="utf-8")
+    _os.dup2(2, 1)  # anything the tool prints (even from C code) lands on stderr
     if len(sys.argv) != 2:
         return _fail(out, "UsageError", "usage: _python_runner.py <tool.py>")
     path = sys.argv[1]
     with open(path, "rb") as handle:
         source = handle.read()
-    expected = os.environ.get("KIWI_TOOL_SHA256", "")
+    expected = _getenv("KIWI_TOOL_SHA256") or ""
     if expected and sha256(source).hexdigest() != expected:
         return _fail(out, "IntegrityError", f"{path} changed after it was verified")
     try:
@@ -105,16 +130,16 @@ def main():
         module = type(sys)("kiwi_tool")
         module.__file__ = path
         sys.modules["kiwi_tool"] = module
-        sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
+        sys.path.insert(0, _folder(path))
         exec(compile(source, path, "exec"), module.__dict__)
         execute = getattr(module, "execute", None)
         if not callable(execute):
             return _fail(out, "ToolError", f"{path} defines no execute(params, context)")
         context = {
-            "project_path": os.environ.get("KIWI_PROJECT_PATH"),
-            "tool_id": os.environ.get("KIWI_TOOL_ID"),
-            "thread_id": os.environ.get("KIWI_THREAD_ID") or None,
-            "token": os.environ.get("KIWI_TOKEN") or None,
+            "project_path": _getenv("KIWI_PROJECT_PATH"),
+            "tool_id": _getenv("KIWI_TOOL_ID"),
+            "thread_id": _getenv("KIWI_THREAD_ID") or None,
+            "token": _getenv("KIWI_TOKEN") or None,
         }
         result = execute(params, context)
         if hasattr(result, "__await__"):

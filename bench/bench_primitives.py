@@ -6,14 +6,15 @@ Three comparisons, each interleaving the primitive and the raw library in rounds
 in machine load hits both) and keeping the best round of each:
 
 * http_client per request vs a raw ``httpx.AsyncClient`` GET + ``.json()``   (target ≤ 1.1×)
-* SSE events/s through the primitive into a ReturnSink / NullSink vs raw httpx-sse
-  (target ≥ 0.7×)
+* SSE events/s through the primitive into a ReturnSink / NullSink vs bare httpx-sse
+  iteration (``aiter_sse()``, nothing done with the events)                    (target ≥ 0.7×)
 * spawning ``/bin/true`` with ``run_process`` vs raw ``asyncio.create_subprocess_exec`` +
   ``communicate()``                                                             (target ≤ 1.1×)
 
-The primitive parses each event's data as JSON (its contract), so the SSE target is measured
-against httpx-sse plus ``json.loads`` per event, the same work done by hand; the ratio to bare
-httpx-sse iteration (no decoding at all) is printed too, for information.
+The primitive also decodes each event's data as JSON (its contract) and hands it to the
+sinks, work bare iteration skips; so the target is the honest one, not the flattering one. The
+ratio to httpx-sse plus ``json.loads`` per event (the same decoding done by hand) is printed
+too, for information.
 
 Both sides talk to the same loopback server (tests/support/http_server.py) on 127.0.0.1.
 The script prints a table and exits 1 when a target is missed.
@@ -131,8 +132,8 @@ async def main(quick: bool) -> int:
                     return result
 
                 for baseline, raw_sse, target in (
-                    ("+ json.loads", raw_sse_decoded, 0.7),
-                    ("bare", raw_sse_bare, None),
+                    ("bare", raw_sse_bare, 0.7),
+                    ("+ json.loads", raw_sse_decoded, None),
                 ):
                     ours, theirs = await best_of(rounds, 1, primitive_sse, raw_sse)
                     ratio = theirs / ours  # an events/s ratio: higher is better

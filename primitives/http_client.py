@@ -204,7 +204,7 @@ class HttpClient:
         if spec.stream:
             headers.setdefault("accept", "text/event-stream")
             headers.setdefault("cache-control", "no-store")
-            # The end-of-stream fix in sse.py needs an uncompressed body.
+            # Uncompressed: sse.py then reads the raw chunks, with no decoder in between.
             headers.setdefault("accept-encoding", "identity")
             if state.last_event_id is not None:
                 headers["last-event-id"] = state.last_event_id

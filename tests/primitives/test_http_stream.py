@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import time
 from pathlib import Path
@@ -57,6 +58,10 @@ def stream(
 
 def split_every(text: str, size: int) -> list[str | Pause]:
     return [text[i : i + size] for i in range(0, len(text), size)]
+
+
+def split_every_bytes(data: bytes, size: int) -> list[bytes | Pause]:
+    return [data[i : i + size] for i in range(0, len(data), size)]
 
 
 @pytest.mark.parametrize("name", STREAMS)
@@ -301,3 +306,21 @@ def test_a_stream_cut_mid_event_does_not_deliver_the_partial_event(
     with pytest.raises(PrimitiveError):
         stream(http_server.url + "/s", sinks=(sink,))
     assert [e["data"] for e in sink.events] == ["whole"]
+
+
+def test_a_compressed_stream_is_decoded_and_its_last_event_delivered(
+    http_server: LoopbackServer,
+) -> None:
+    # Kiwi asks for an uncompressed body; a server may compress all the same.
+    wire = gzip.compress('data: {"n": 1}\r\n\r\nevent: end\r\ndata: é'.encode())
+    http_server.route(
+        "POST",
+        "/s",
+        Response.sse(split_every_bytes(wire, 5), headers={"Content-Encoding": "gzip"}),
+    )
+    sink = ReturnSink()
+    stream(http_server.url + "/s", sinks=(sink,))
+    assert sink.events == [
+        {"event": "message", "data": {"n": 1}, "id": None},
+        {"event": "end", "data": "é", "id": None},
+    ]

@@ -237,15 +237,23 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         env = make_project(root)
+        # The diagnostic "kernel" server gets a project (and audit log) of its own: two
+        # writers on one log would keep invalidating each other's remembered tail.
+        (root / "second").mkdir()
+        second_env = make_project(root / "second")
         plan = runner_plan(root, env)
         bare_script = root / "bare_server.py"
         bare_script.write_text(BARE_SERVER)
         kiwi_argv = [KIWI, "--project", str(root / "project"), "serve"]
         bare_argv = [sys.executable, str(bare_script), json.dumps(plan)]
-        kernel_argv = [*bare_argv, "kernel", str(root / "project")]
+        kernel_argv = [*bare_argv, "kernel", str(root / "second" / "project")]
         servers = {
-            name: StdioServerParameters(command=argv[0], args=argv[1:], env=env)
-            for name, argv in (("bare", bare_argv), ("kernel", kernel_argv), ("kiwi", kiwi_argv))
+            name: StdioServerParameters(command=argv[0], args=argv[1:], env=server_env)
+            for name, argv, server_env in (
+                ("bare", bare_argv, env),
+                ("kernel", kernel_argv, second_env),
+                ("kiwi", kiwi_argv, env),
+            )
         }
         anyio.run(bench_execute, servers, args.calls)
         bench_cold_start(kiwi_argv, bare_argv, env, args.starts)

@@ -233,12 +233,13 @@ def _build_index(space: Space, kind: Kind) -> _SpaceIndex:
     base = space.root / folder_for(kind)
     extensions = EXTENSIONS[kind]
     try:
-        index.folder_mtimes[str(space.root)] = os.stat(space.root).st_mtime_ns
-    except OSError:
-        index.folder_mtimes[str(space.root)] = -1
-    try:
         real_base = base.resolve(strict=True)
     except OSError:
+        # No folder for this kind yet: watch the space's root for it to appear.
+        try:
+            index.folder_mtimes[str(space.root)] = os.stat(space.root).st_mtime_ns
+        except OSError:
+            index.folder_mtimes[str(space.root)] = -1
         index.folder_mtimes[str(base)] = -1
         return index
     stack: list[tuple[Path, str]] = [(base, "")]

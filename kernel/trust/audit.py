@@ -16,9 +16,10 @@ append reads nothing back.
 
 Durability: the line is in the file (the OS's page cache) before ``append`` returns, so a
 crash of the process loses nothing; the ``fsync`` that puts it on disk runs on a background
-thread right after, coalescing bursts, and ``close`` (called when a kernel closes, and at
-interpreter exit) waits for it. Only a power loss in that sub-millisecond window can cost
-the newest lines — which the chain cannot prove missing anyway (see above).
+thread within ``_SYNC_INTERVAL`` (0.25 s), once for a whole burst, and ``close`` (called when
+a kernel closes, and at interpreter exit) waits for it. Only a power loss (or a kernel
+crash) within that window can cost the newest lines — which the chain cannot prove missing
+anyway (see above).
 """
 
 from __future__ import annotations

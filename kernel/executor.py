@@ -22,18 +22,18 @@ from kernel.filecache import FileCache
 from kernel.gate import effect_capabilities, require
 from kernel.integrity import Verifier
 from kernel.locking import LockCheck, check_lockfile
-from kernel.merge import merge_configs
 from kernel.params import check_config, validate_params
 from kernel.redact import Redactor
 from kernel.settings import Settings
+from kernel.static_plan import StaticPlan, static_plan
 from kernel.store import ItemStore, LoadedItem, Space, SpaceName
-from kernel.templating import TemplateContext, bind_link, env_names, render
-from kernel.trust.audit import AuditLog, params_digest
+from kernel.templating import TemplateContext, render
+from kernel.trust.audit import AuditLog, call_record
 from kernel.trust.capabilities import CapabilitySet
 
 if TYPE_CHECKING:
     from kernel.services.auth import AuthStore
-    from kernel.services.env import EnvConfig, EnvResolver
+    from kernel.services.env import EnvResolver
     from primitives.http_client import HttpClient
 
 __all__ = ["Kernel", "Plan"]
@@ -53,20 +53,6 @@ class Plan:
     caps_used: tuple[str, ...]
     warnings: tuple[str, ...]
     lockfile: LockCheck
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class _Static:
-    """The part of a plan that depends only on the chain's files (not on params or env).
-
-    ``merged`` is shared between calls: templating builds a new value and never changes it.
-    """
-
-    required: tuple[str, ...]
-    merged: dict[str, Any]
-    env_config: EnvConfig
-    wanted: frozenset[str]
-    declared: tuple[str, ...]
 
 
 _MAX_STATICS = 256
@@ -99,7 +85,7 @@ class Kernel:
         self._caps = caps
         self._policy: tuple[str | None, CapabilitySet] | None = None
         self._env_resolver: EnvResolver | None = None
-        self._statics: dict[tuple[tuple[str, str], ...], _Static] = {}
+        self._statics: dict[tuple[tuple[str, str], ...], StaticPlan] = {}
         self._http: HttpClient | None = None
         self._auth: AuthStore | None = None
         self.audit = AuditLog(settings.project_root / ".ai" / "logs" / "audit", clock)
@@ -223,7 +209,7 @@ class Kernel:
         checked = validate_params(
             asked.parameters, dict(params), tool_id=asked.id, label=asked_link.file.label
         )
-        static = self._static(chain)
+        static = self.static(chain)
         # the caller may execute the asked tool, and holds what every link requires
         required = list(static.required)
         require(caps, required, f"needed to run {asked.id}")
@@ -295,34 +281,16 @@ class Kernel:
             lockfile=lock,
         )
 
-    def _static(self, chain: Chain) -> _Static:
-        """What follows from the links' bytes and paths alone, memoized by exactly those."""
+    def static(self, chain: Chain) -> StaticPlan:
+        """``static_plan(chain)``, memoized by the links' (path, SHA-256): exactly what it
+        depends on."""
         key = tuple((str(link.file.path), link.sha256) for link in chain.links)
         found = self._statics.get(key)
-        if found is not None:
-            return found
-        from kernel.services.env import EnvConfig
-
-        tools = chain.tools
-        configs = [
-            bind_link(tool.config, _link_vars(link))
-            for tool, link in zip(tools, chain.links, strict=True)
-        ]
-        merged = merge_configs(reversed(configs))
-        env_config = merge_configs(reversed([tool.env_config for tool in tools]))
-        found = _Static(
-            required=(
-                f"tool.execute:{chain.asked.id}",
-                *(cap for tool in tools for cap in tool.requires),
-            ),
-            merged=merged,
-            env_config=EnvConfig.from_dict(env_config),
-            wanted=frozenset(env_names(merged)),
-            declared=tuple(sorted({name for tool in tools for name in tool.secrets})),
-        )
-        if len(self._statics) >= _MAX_STATICS:
-            self._statics.pop(next(iter(self._statics)))
-        self._statics[key] = found
+        if found is None:
+            found = static_plan(chain)
+            if len(self._statics) >= _MAX_STATICS:
+                self._statics.pop(next(iter(self._statics)))
+            self._statics[key] = found
         return found
 
     def env_resolver(self) -> EnvResolver:
@@ -408,27 +376,15 @@ class Kernel:
         envelope: Mapping[str, Any],
         thread_id: str | None,
     ) -> None:
-        error = envelope.get("error") or {}
-        denied = error.get("code") in (
-            "PERMISSION_DENIED",
-            "SIGNATURE_MISSING",
-            "INTEGRITY_FAILED",
-            "SIGNATURE_UNTRUSTED",
-            "LOCKFILE_MISMATCH",
-        )
         self.audit.append(
-            {
-                "session": self.session,
-                "thread": thread_id,
-                "item": tool_id,
-                "chain": envelope["meta"].get("chain", []),
-                "params_sha256": params_digest(params),
-                "decision": "deny" if denied else "allow",
-                "reason": error.get("code") if denied else None,
-                "caps_used": list(plan.caps_used) if plan else [],
-                "outcome": "ok" if envelope["ok"] else error.get("code"),
-                "duration_ms": envelope["meta"].get("duration_ms"),
-            }
+            call_record(
+                session=self.session,
+                thread=thread_id,
+                item=tool_id,
+                params=params,
+                caps_used=list(plan.caps_used) if plan else [],
+                envelope=envelope,
+            )
         )
 
 
@@ -442,8 +398,3 @@ def _redacting(hook: EventHook | None, redactor: Redactor) -> EventHook | None:
         inner(redactor.redact_value(event))
 
     return redacted
-
-
-def _link_vars(link: LoadedItem) -> dict[str, str]:
-    path = link.file.path
-    return {"path": str(path), "dir": str(path.parent), "id": link.file.id}

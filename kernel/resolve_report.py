@@ -7,9 +7,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from kernel.errors import KiwiError
-from kernel.merge import merge_configs
 from kernel.redact import Redactor
-from kernel.templating import bind_link
 
 if TYPE_CHECKING:
     from kernel.executor import Kernel
@@ -44,18 +42,12 @@ async def resolve_report(kernel: Kernel, tool_id: str, params: Mapping[str, Any]
                 "ignored": [f.to_dict() for f in link.located.ignored],
             }
         )
-    raw = merge_configs(
-        reversed(
-            [
-                bind_link(
-                    tool.config,
-                    {"path": str(link.file.path), "dir": str(link.file.path.parent), "id": tool.id},
-                )
-                for tool, link in zip(chain.tools, chain.links, strict=True)
-            ]
-        )
-    )
-    report["merged_config"] = raw
+    try:
+        report["merged_config"] = kernel.static(chain).merged
+    except KiwiError as err:
+        report["merged_config"] = None
+        report["config"], report["config_error"] = None, err.to_dict()
+        return report
     try:
         plan = await kernel.plan(tool_id, params, fetch_auth=False)
     except KiwiError as err:

@@ -22,13 +22,12 @@ too; callers then let jsonschema decide.
 
 from __future__ import annotations
 
-import itertools
 import math
-import numbers
 import re
-from collections.abc import Callable, Mapping, Sequence
-from fractions import Fraction
+from collections.abc import Callable, Mapping
 from typing import Any
+
+from kernel.jsonvalue import TYPE_TESTS, all_unique, is_number, json_equal, multiple_of
 
 __all__ = ["Check", "compile_schema"]
 
@@ -75,78 +74,6 @@ def _always(value: Any) -> bool:
 
 def _never(value: Any) -> bool:
     return False
-
-
-def _is_integer(value: Any) -> bool:
-    if isinstance(value, bool):
-        return False
-    return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
-
-
-def _is_number(value: Any) -> bool:
-    return not isinstance(value, bool) and isinstance(value, numbers.Number)
-
-
-_TYPE_TESTS: dict[str, Check] = {
-    "array": lambda value: isinstance(value, list),
-    "boolean": lambda value: isinstance(value, bool),
-    "integer": _is_integer,
-    "null": lambda value: value is None,
-    "number": _is_number,
-    "object": lambda value: isinstance(value, dict),
-    "string": lambda value: isinstance(value, str),
-}
-
-
-def _unbool(value: Any, true: object = object(), false: object = object()) -> Any:
-    if value is True:
-        return true
-    if value is False:
-        return false
-    return value
-
-
-def _equal(one: Any, two: Any) -> bool:
-    """jsonschema's ``equal``: ``==`` that keeps booleans apart from numbers, recursively."""
-    if one is two:
-        return True
-    if isinstance(one, str) or isinstance(two, str):
-        return bool(one == two)
-    if isinstance(one, Sequence) and isinstance(two, Sequence):
-        return len(one) == len(two) and all(_equal(i, j) for i, j in zip(one, two, strict=False))
-    if isinstance(one, Mapping) and isinstance(two, Mapping):
-        return len(one) == len(two) and all(
-            key in two and _equal(value, two[key]) for key, value in one.items()
-        )
-    return bool(_unbool(one) == _unbool(two))
-
-
-def _unique(items: list[Any]) -> bool:
-    """jsonschema's ``uniq``: sorted neighbours when sortable (so ``[[1], [True], [1]]``
-    passes there too), else every pair."""
-    try:
-        ordered = sorted(_unbool(i) for i in items)
-        for i, j in zip(ordered, itertools.islice(ordered, 1, None), strict=False):
-            if _equal(i, j):
-                return False
-    except (NotImplementedError, TypeError):
-        seen: list[Any] = []
-        for item in items:
-            item = _unbool(item)
-            if any(_equal(other, item) for other in seen):
-                return False
-            seen.append(item)
-    return True
-
-
-def _multiple_of(value: Any, step: int | float) -> bool:
-    if isinstance(step, float):
-        quotient = value / step
-        try:
-            return bool(int(quotient) == quotient)
-        except OverflowError:
-            return (Fraction(value) / Fraction(step)).denominator == 1
-    return not value % step
 
 
 # --- reading keyword values (each refusal is one check_schema would make, or stricter) --------
@@ -222,7 +149,7 @@ def _compile(schema: Any) -> Check:
         if isinstance(names, str):
             names = [names]
         known = isinstance(names, list) and all(isinstance(n, str) for n in names)
-        if not known or not names or not set(names) <= _TYPE_TESTS.keys():
+        if not known or not names or not set(names) <= TYPE_TESTS.keys():
             raise _Unsupported
         if len(set(names)) < len(names):
             raise _Unsupported
@@ -233,7 +160,7 @@ def _compile(schema: Any) -> Check:
         checks.append(_enum(schema["enum"]))
     if "const" in schema:
         const = schema["const"]
-        checks.append(lambda value: _equal(value, const))
+        checks.append(lambda value: json_equal(value, const))
     for words, group, kind in (
         (_NUMBER_WORDS, _number_check, "number"),
         (_STRING_WORDS, _string_check, "string"),
@@ -244,7 +171,7 @@ def _compile(schema: Any) -> Check:
             taken = strict == kind
             checks.append(group(schema, taken))
             if taken:  # the group refuses other types itself
-                checks.remove(_TYPE_TESTS[kind])
+                checks.remove(TYPE_TESTS[kind])
     for word in ("allOf", "anyOf", "oneOf"):
         if word in schema:
             checks.append(_combinator(word, _schemas(schema[word])))
@@ -255,7 +182,7 @@ def _compile(schema: Any) -> Check:
 
 
 def _type_check(names: list[str]) -> Check:
-    tests = tuple(_TYPE_TESTS[n] for n in names)
+    tests = tuple(TYPE_TESTS[n] for n in names)
     if len(tests) == 1:
         return tests[0]
     if len(tests) == 2:
@@ -272,9 +199,9 @@ def _enum(members: Any) -> Check:
         # equal(m, x) is ``m == x`` here, which for a str x only a str m satisfies
         names = frozenset(members)
         return lambda value: (
-            value in names if type(value) is str else any(_equal(m, value) for m in frozen)
+            value in names if type(value) is str else any(json_equal(m, value) for m in frozen)
         )
-    return lambda value: any(_equal(m, value) for m in frozen)
+    return lambda value: any(json_equal(m, value) for m in frozen)
 
 
 def _combinator(word: str, subs: list[Check]) -> Check:
@@ -296,7 +223,7 @@ def _number_check(schema: Mapping[str, Any], strict: bool) -> Check:
 
     def check(value: Any) -> bool:
         kind = type(value)
-        if kind is not int and kind is not float and not _is_number(value):
+        if kind is not int and kind is not float and not is_number(value):
             return not strict
         number: Any = value
         if minimum is not None and number < minimum:
@@ -307,7 +234,7 @@ def _number_check(schema: Mapping[str, Any], strict: bool) -> Check:
             return False
         if ex_max is not None and number >= ex_max:
             return False
-        return step is None or _multiple_of(number, step)
+        return step is None or multiple_of(number, step)
 
     return check
 
@@ -355,7 +282,7 @@ def _array_check(schema: Mapping[str, Any], strict: bool) -> Check:
             for item in value[skip:] if skip else value:
                 if not each(item):
                     return False
-        return not unique or _unique(value)
+        return not unique or all_unique(value)
 
     return check
 

@@ -161,7 +161,7 @@ def _execute_inline(kernel: Kernel, kind: Kind, args: Mapping[str, Any]) -> dict
     """A directive (inline mode) or a knowledge entry, verified like a tool's links."""
     from kernel.items import Directive, Knowledge
     from kernel.mcp.inline import directive_data, knowledge_data
-    from kernel.trust.audit import params_digest
+    from kernel.trust.audit import call_record
 
     started = time.perf_counter()
     meta: dict[str, Any] = {"chain": [], "primitive": None}
@@ -183,26 +183,15 @@ def _execute_inline(kernel: Kernel, kind: Kind, args: Mapping[str, Any]) -> dict
         envelope = error_envelope(err, meta)
     meta["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
     envelope["meta"] = meta
-    error = envelope["error"] or {}
-    denied = error.get("code") in (
-        "PERMISSION_DENIED",
-        "SIGNATURE_MISSING",
-        "INTEGRITY_FAILED",
-        "SIGNATURE_UNTRUSTED",
-    )
     kernel.audit.append(
-        {
-            "session": kernel.session,
-            "thread": None,
-            "item": f"{kind}:{args['item_id']}",
-            "chain": meta["chain"],
-            "params_sha256": params_digest(args["parameters"]),
-            "decision": "deny" if denied else "allow",
-            "reason": error.get("code") if denied else None,
-            "caps_used": [],
-            "outcome": "ok" if envelope["ok"] else error.get("code"),
-            "duration_ms": meta["duration_ms"],
-        }
+        call_record(
+            session=kernel.session,
+            thread=None,
+            item=f"{kind}:{args['item_id']}",
+            params=args["parameters"],
+            caps_used=[],
+            envelope=envelope,
+        )
     )
     return envelope
 

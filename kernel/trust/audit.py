@@ -16,7 +16,7 @@ append reads nothing back.
 
 Durability: the line is in the file (the OS's page cache) before ``append`` returns, so a
 crash of the process loses nothing; the ``fsync`` that puts it on disk runs on a background
-thread within ``_SYNC_INTERVAL`` (0.25 s), once for a whole burst, and ``close`` (called when
+thread within ``syncer.SYNC_INTERVAL`` (0.25 s), once for a whole burst, and ``close`` (called when
 a kernel closes, and at interpreter exit) waits for it. Only a power loss (or a kernel
 crash) within that window can cost the newest lines — which the chain cannot prove missing
 anyway (see above).
@@ -24,14 +24,11 @@ anyway (see above).
 
 from __future__ import annotations
 
-import atexit
 import fcntl
 import hashlib
 import json
-import logging
 import os
 import re
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -41,18 +38,62 @@ from pathlib import Path
 from typing import Any, Final
 
 from kernel.trust.encoding import canonical_json
+from kernel.trust.syncer import SYNCER
 
-__all__ = ["GENESIS", "AuditLog", "AuditReport", "BadLine", "params_digest"]
+__all__ = [
+    "DENIALS",
+    "GENESIS",
+    "AuditLog",
+    "AuditReport",
+    "BadLine",
+    "call_record",
+    "params_digest",
+]
 
 GENESIS: Final = "0" * 64
 _FILE_RE: Final = re.compile(r"\d{4}-\d{2}-\d{2}\.jsonl")
 _RESERVED: Final = ("prev", "seq", "ts")
 _TAIL_CHUNK: Final = 8192
 _MTIME_SETTLE_NS: Final = 50_000_000
-#: Longest a written line waits for its fsync (see ``_Syncer``).
-_SYNC_INTERVAL: Final = 0.25
 
-logger = logging.getLogger("kiwi.audit")
+
+#: Error codes meaning the gate or the trust layer refused a call: ``decision: deny``.
+DENIALS: Final = frozenset(
+    {
+        "PERMISSION_DENIED",
+        "SIGNATURE_MISSING",
+        "INTEGRITY_FAILED",
+        "SIGNATURE_UNTRUSTED",
+        "LOCKFILE_MISMATCH",
+    }
+)
+
+
+def call_record(
+    *,
+    session: str,
+    thread: str | None,
+    item: str,
+    params: Any,
+    caps_used: list[str],
+    envelope: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The SPEC §9.5 fields of one call, from its (already redacted) envelope."""
+    error = envelope.get("error") or {}
+    code = error.get("code")
+    denied = code in DENIALS
+    return {
+        "session": session,
+        "thread": thread,
+        "item": item,
+        "chain": envelope["meta"].get("chain", []),
+        "params_sha256": params_digest(params),
+        "decision": "deny" if denied else "allow",
+        "reason": code if denied else None,
+        "caps_used": caps_used,
+        "outcome": "ok" if envelope["ok"] else code,
+        "duration_ms": envelope["meta"].get("duration_ms"),
+    }
 
 
 def params_digest(params: Any) -> str:
@@ -108,73 +149,6 @@ class _Tail:
     size: int
     digest: str
     seq: int
-
-
-class _Syncer:
-    """Fsyncs appended files on one background thread, in groups.
-
-    The first append after a quiet spell wakes the thread; it then waits
-    :data:`_SYNC_INTERVAL` (unless ``wait`` is in a hurry) and fsyncs every file appended
-    meanwhile once. So a burst of executes costs one wake-up and one fsync per interval, not
-    one per line, and the thread stays off the GIL while calls run. ``wait`` flushes now.
-    """
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._pending: set[str] = set()
-        self._busy = False
-        self._hurry = False
-        self._thread: threading.Thread | None = None
-
-    def request(self, path: str) -> None:
-        with self._cond:
-            first = not self._pending
-            self._pending.add(path)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="kiwi-audit-fsync")
-                self._thread.daemon = True
-                self._thread.start()
-                atexit.register(self.wait)
-            if first:
-                self._cond.notify_all()
-
-    def wait(self) -> None:
-        with self._cond:
-            self._hurry = True
-            self._cond.notify_all()
-            while self._pending or self._busy:
-                self._cond.wait()
-            self._hurry = False
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._pending:
-                    self._cond.wait()
-                self._cond.wait_for(lambda: self._hurry, timeout=_SYNC_INTERVAL)
-                paths, self._pending = self._pending, set()
-                self._busy = True
-            try:
-                for path in paths:
-                    _fsync_path(path)
-            finally:
-                with self._cond:
-                    self._busy = False
-                    self._cond.notify_all()
-
-
-def _fsync_path(path: str) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError as exc:  # nobody to raise to: the line is written, only not yet on disk
-        logger.warning("audit log %s: fsync failed: %s", path, exc)
-
-
-_SYNCER: Final = _Syncer()
 
 
 class AuditLog:
@@ -242,7 +216,7 @@ class AuditLog:
 
     def close(self) -> None:
         """Wait until every line appended so far is on disk (see the module docstring)."""
-        _SYNCER.wait()
+        SYNCER.wait()
 
     def _known_tail(self) -> _Tail | None:
         """The remembered last line, if nothing but this log changed the folder since."""
@@ -417,7 +391,7 @@ def _append_bytes(path: Path, data: bytes, *, created: bool) -> tuple[int, int]:
         st = os.fstat(fd)
     finally:
         os.close(fd)
-    _SYNCER.request(str(path))
+    SYNCER.request(str(path))
     if created:
         dir_fd = os.open(path.parent, os.O_RDONLY)
         try:

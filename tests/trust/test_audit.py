@@ -271,6 +271,6 @@ def test_close_waits_for_the_background_fsync(tmp_path: Path) -> None:
     for i in range(50):
         log.append({"n": i})
     log.close()
-    from kernel.trust import audit
+    from kernel.trust.syncer import SYNCER
 
-    assert not audit._SYNCER._pending and not audit._SYNCER._busy
+    assert not SYNCER._pending and not SYNCER._busy

@@ -1,0 +1,55 @@
+"""The part of a plan that follows from the chain's files alone (SPEC §5.2, steps 6 and 8).
+
+Bound and merged config, merged ``env_config``, the environment names the config wants,
+declared secrets and the capabilities the links require depend only on the links' bytes
+and paths, not on params or the environment. ``Kernel`` memoizes a ``StaticPlan`` by the
+links' (path, SHA-256); ``kiwi resolve`` shows its merged config. Pure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from kernel.chain import Chain
+from kernel.merge import merge_configs
+from kernel.services.env import EnvConfig
+from kernel.templating import bind_link, env_names
+
+__all__ = ["StaticPlan", "static_plan"]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StaticPlan:
+    """See the module docstring. ``merged`` may be shared between calls: templating builds
+    a new value from it and nothing may change it."""
+
+    required: tuple[str, ...]
+    merged: dict[str, Any]
+    env_config: EnvConfig
+    wanted: frozenset[str]
+    declared: tuple[str, ...]
+
+
+def static_plan(chain: Chain) -> StaticPlan:
+    """Bind each link's ``${link.*}``, merge primitive-first, and collect the rest.
+
+    Raises:
+        ConfigInvalid: the merged ``env_config`` is malformed (the field path is named).
+    """
+    tools = chain.tools
+    configs = []
+    for tool, link in zip(tools, chain.links, strict=True):
+        path = link.file.path
+        configs.append(
+            bind_link(tool.config, {"path": str(path), "dir": str(path.parent), "id": tool.id})
+        )
+    merged = merge_configs(reversed(configs))
+    env_config = merge_configs(reversed([tool.env_config for tool in tools]))
+    return StaticPlan(
+        required=(f"tool.execute:{chain.asked.id}", *(c for t in tools for c in t.requires)),
+        merged=merged,
+        env_config=EnvConfig.from_dict(env_config),
+        wanted=frozenset(env_names(merged)),
+        declared=tuple(sorted({name for tool in tools for name in tool.secrets})),
+    )

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from kernel.errors import ConfigInvalid, ParamsInvalid, ParseError
-from kernel.schemafast import Check, compile_schema
+from kernel.schemafast import Check, compile_schema, passes
 
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator
@@ -80,12 +80,8 @@ def _problems_against(
     schema: Mapping[str, Any], value: Any, root: str, label: str
 ) -> list[dict[str, str]]:
     _, check, validator = _compiled_for(schema, label)
-    if check is not None:
-        try:
-            if check(value):
-                return []
-        except (ArithmeticError, TypeError, ValueError, RecursionError):
-            pass  # a value jsonschema may crash on too: let it decide, as before
+    if passes(check, value):
+        return []
     if validator is None:
         validator = validator_for(schema, label)
     return _problems(validator, value, root)

@@ -29,7 +29,7 @@ from typing import Any
 
 from kernel.jsonvalue import TYPE_TESTS, all_unique, is_number, json_equal, multiple_of
 
-__all__ = ["Check", "compile_schema"]
+__all__ = ["Check", "compile_schema", "passes"]
 
 Check = Callable[[Any], bool]
 
@@ -66,6 +66,17 @@ def compile_schema(schema: Any) -> Check | None:
 
 
 # --- jsonschema's semantics ----------------------------------------------------------------
+
+
+def passes(check: Check | None, value: Any) -> bool:
+    """Whether ``value`` surely passes: ``False`` also when there is no check or it raised
+    (on values jsonschema may crash on too) — the caller then lets jsonschema decide."""
+    if check is None:
+        return False
+    try:
+        return check(value)
+    except (ArithmeticError, TypeError, ValueError, RecursionError):
+        return False
 
 
 def _always(value: Any) -> bool:

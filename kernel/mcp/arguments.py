@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from kernel.errors import UsageError
 from kernel.mcp.schemas import ToolSpec
-from kernel.schemafast import Check, compile_schema
+from kernel.schemafast import Check, compile_schema, passes
 
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator
@@ -35,16 +35,9 @@ _checks: dict[str, Check | None] = {}
 
 def _valid(spec: ToolSpec, arguments: Mapping[str, Any]) -> bool:
     """The compiled fast path: ``True`` means jsonschema would find no problem either."""
-    if spec.name in _checks:
-        check = _checks[spec.name]
-    else:
-        check = _checks[spec.name] = compile_schema(dict(spec.input_schema))
-    if check is None:
-        return False
-    try:
-        return check(arguments)
-    except (ArithmeticError, TypeError, ValueError, RecursionError):
-        return False  # jsonschema decides
+    if spec.name not in _checks:
+        _checks[spec.name] = compile_schema(dict(spec.input_schema))
+    return passes(_checks[spec.name], arguments)
 
 
 def _validator(spec: ToolSpec) -> Draft202012Validator:

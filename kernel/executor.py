@@ -2,8 +2,9 @@
 
 Order, before any effect: resolve the chain → verify every link → validate params →
 capabilities (``requires``) → lockfile → merge + template → ``config_schema`` of every link →
-the effect gate (host / command). Then the primitive runs, the result is redacted, and one
-audit line is written whatever happened.
+the effect gate (host / command) — see ``kernel/planning.py``, whose params-independent part
+a kernel keeps while its files are unchanged. Then the primitive runs, the result is
+redacted, and one audit line is written whatever happened.
 """
 
 from __future__ import annotations
@@ -12,24 +13,21 @@ import asyncio
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from kernel.chain import Chain, resolve_chain
 from kernel.envelope import error_envelope, ok_envelope
 from kernel.errors import KiwiError
 from kernel.filecache import FileCache
-from kernel.gate import effect_capabilities, require
 from kernel.integrity import Verifier
-from kernel.locking import LockCheck, check_lockfile
-from kernel.params import check_config, validate_params
+from kernel.planning import Plan, Prepared, finish, prepare
 from kernel.redact import Redactor
 from kernel.settings import Settings
 from kernel.static_plan import StaticPlan, static_plan
 from kernel.store import ItemStore, LoadedItem, Space, SpaceName
-from kernel.templating import TemplateContext, render
 from kernel.trust.audit import AuditLog, call_record
 from kernel.trust.capabilities import CapabilitySet
+from kernel.witness import Observed
 
 if TYPE_CHECKING:
     from kernel.services.auth import AuthStore
@@ -41,21 +39,8 @@ __all__ = ["Kernel", "Plan"]
 EventHook = Callable[[dict[str, Any]], None]
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Plan:
-    """Everything decided before the primitive runs."""
-
-    chain: Chain
-    params: dict[str, Any]
-    config: dict[str, Any]
-    env: dict[str, str]
-    secret_values: tuple[str, ...]
-    caps_used: tuple[str, ...]
-    warnings: tuple[str, ...]
-    lockfile: LockCheck
-
-
 _MAX_STATICS = 256
+_MAX_PREPARED = 256
 
 
 class Kernel:
@@ -86,6 +71,7 @@ class Kernel:
         self._policy: tuple[str | None, CapabilitySet] | None = None
         self._env_resolver: EnvResolver | None = None
         self._statics: dict[tuple[tuple[str, str], ...], StaticPlan] = {}
+        self._prepared: dict[tuple[str, bool], tuple[Prepared, Observed]] = {}
         self._http: HttpClient | None = None
         self._auth: AuthStore | None = None
         self.audit = AuditLog(settings.project_root / ".ai" / "logs" / "audit", clock)
@@ -152,7 +138,7 @@ class Kernel:
             KiwiError: ITEM_NOT_FOUND, AMBIGUOUS_ID, PARSE_ERROR, CHAIN_BROKEN, or a
                 signature/integrity error of a link.
         """
-        self.store.refresh()
+        self.store.refresh("tool")
         asked = self.store.load("tool", tool_id)
         chain = resolve_chain(asked, lambda i, within: self.store.load("tool", i, within=within))
         return chain
@@ -179,7 +165,7 @@ class Kernel:
         locked: bool = False,
         fetch_auth: bool = True,
     ) -> Plan:
-        """Everything up to the effect: SPEC §5.2 in order.
+        """Everything up to the effect: SPEC §5.2 in order (``kernel/planning.py``).
 
         ``fetch_auth=False`` (``kiwi resolve``) puts a placeholder where the credential goes
         instead of reading (and maybe refreshing) it.
@@ -187,99 +173,40 @@ class Kernel:
         Raises:
             KiwiError: the first check that failed, with the chain filled in.
         """
-        chain = self.resolve(tool_id)
-        ids = list(chain.ids)
+        prepared = self.prepare(tool_id, locked=locked)
         try:
-            return await self._plan(chain, params, caps or self.caps, thread_id, locked, fetch_auth)
+            return await finish(
+                self,
+                prepared,
+                params,
+                caps or self.caps,
+                thread_id=thread_id,
+                fetch_auth=fetch_auth,
+            )
         except KiwiError as err:
-            raise err.with_context(chain=ids) from None
+            raise err.with_context(chain=list(prepared.chain.ids)) from None
 
-    async def _plan(
-        self,
-        chain: Chain,
-        params: Mapping[str, Any],
-        caps: CapabilitySet,
-        thread_id: str | None,
-        locked: bool,
-        fetch_auth: bool,
-    ) -> Plan:
-        warnings = self.verify_chain(chain)
-        asked_link = chain.links[0]
-        asked = chain.asked
-        checked = validate_params(
-            asked.parameters, dict(params), tool_id=asked.id, label=asked_link.file.label
-        )
-        static = self.static(chain)
-        # the caller may execute the asked tool, and holds what every link requires
-        required = list(static.required)
-        require(caps, required, f"needed to run {asked.id}")
-        lock = check_lockfile(self, chain, locked=locked)
-        warnings.extend(lock.warnings)
+    def prepare(self, tool_id: str, *, locked: bool = False) -> Prepared:
+        """The params-independent part of the plan, reused while every file it was computed
+        from is as it was (``kernel/witness.py``), else computed again.
 
-        tools = chain.tools
-        merged = static.merged
-        declared = static.declared
-        resolved = self.env_resolver().resolve(
-            env_config=static.env_config,
-            config_env={},
-            wanted=static.wanted,
-            secrets=declared,
-        )
-        secrets: dict[str, str] = {}
-        for name in declared:
-            value = await self.auth.get_secret(name)
-            if value is None:
-                value = resolved.dotenv_secrets.get(name)
-            if value is not None:
-                secrets[name] = value
-        asked_path = asked_link.file.path
-        ctx = TemplateContext(
-            params=checked,
-            env=resolved.env,
-            secrets=secrets,
-            tool={
-                "path": str(asked_path),
-                "dir": str(asked_path.parent),
-                "id": asked.id,
-                "sha256": asked_link.sha256,
-            },
-            project_path=str(self.settings.project_root),
-            user_path=str(self.settings.user_space),
-            thread_id=thread_id,
-        )
-        templated = render(merged, ctx)
-        config: dict[str, Any] = templated.value
-        secret_values = [secrets[name] for name in templated.secrets_used if name in secrets]
-        auth = next((tool.auth for tool in tools if tool.auth), None)
-        if auth is not None:
-            if fetch_auth:
-                token = await self.auth.get_token(str(auth["service"]), auth.get("scope"))
-                secret_values.append(token)
-            else:
-                token = "<credential>"
-            header = str(auth.get("header", "Authorization"))
-            scheme = str(auth.get("scheme", "Bearer"))
-            config.setdefault("headers", {})[header] = f"{scheme} {token}" if scheme else token
-        env = dict(resolved.env)
-        for name in declared:
-            if name in secrets and chain.primitive == "primitives/subprocess":
-                env[name] = secrets[name]
-                secret_values.append(secrets[name])
-        for tool, link in zip(tools, chain.links, strict=True):
-            if tool.config_schema:
-                check_config(tool.config_schema, config, link_id=tool.id, label=link.file.label)
-        effect_caps = effect_capabilities(chain, config, self.settings.project_root)
-        require(caps, effect_caps, f"for the effect of {asked.id}")
-        return Plan(
-            chain=chain,
-            params=checked,
-            config=config,
-            env=env,
-            secret_values=tuple(secret_values),
-            caps_used=tuple(dict.fromkeys([*required, *effect_caps])),
-            warnings=tuple(warnings),
-            lockfile=lock,
-        )
+        Raises:
+            KiwiError: resolution or verification failed (see ``planning.prepare``).
+        """
+        key = (tool_id, locked)
+        kept = self._prepared.get(key)
+        if kept is not None:
+            if kept[1].fresh():
+                return kept[0]
+            del self._prepared[key]
+        with self.files.witnessing() as witness:
+            prepared = prepare(self, tool_id, locked=locked)
+        observed = witness.freeze()
+        if observed is not None and prepared.failed is None:
+            if len(self._prepared) >= _MAX_PREPARED:
+                self._prepared.pop(next(iter(self._prepared)))
+            self._prepared[key] = (prepared, observed)
+        return prepared
 
     def static(self, chain: Chain) -> StaticPlan:
         """``static_plan(chain)``, memoized by the links' (path, SHA-256): exactly what it
@@ -303,6 +230,7 @@ class Kernel:
                 project_path=self.settings.project_root,
                 user_space=self.settings.user_space,
                 read_text=self.files.read_text,
+                stat=self.files.stat,
             )
         return self._env_resolver
 

@@ -21,16 +21,26 @@ import hashlib
 import os
 import time
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-__all__ = ["SETTLE_NS", "CachedFile", "FileCache"]
+if TYPE_CHECKING:
+    from kernel.witness import Witness
+
+__all__ = ["SETTLE_NS", "CachedFile", "FileCache", "Signature", "signature_of"]
 
 #: Files changed more recently than this are not remembered (see the module docstring).
 SETTLE_NS: Final = 100_000_000
 _MAX_ENTRIES: Final = 4096
 
-_Signature = tuple[int, int, int, int, int]
+#: (st_dev, st_ino, st_size, st_mtime_ns, st_ctime_ns)
+Signature = tuple[int, int, int, int, int]
+
+
+def signature_of(st: os.stat_result) -> Signature:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,11 +52,50 @@ class CachedFile:
 
 
 class FileCache:
-    """Reads files, remembering settled ones by stat signature. Not thread-safe."""
+    """Reads files, remembering settled ones by stat signature. Not thread-safe.
+
+    While a :class:`~kernel.witness.Witness` is active (``witnessing``), every path read or
+    ``stat``-ed through the cache is noted in it with the signature it had.
+    """
 
     def __init__(self, max_entries: int = _MAX_ENTRIES) -> None:
-        self._entries: OrderedDict[str, tuple[_Signature, CachedFile]] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[Signature, CachedFile]] = OrderedDict()
         self._max = max_entries
+        self.witness: Witness | None = None
+
+    @contextmanager
+    def witnessing(self) -> Iterator[Witness]:
+        """Note every path consulted through this cache until the block ends."""
+        from kernel.witness import Witness
+
+        outer, witness = self.witness, Witness()
+        self.witness = witness
+        try:
+            yield witness
+        finally:
+            self.witness = outer
+
+    def stat(self, path: str | os.PathLike[str]) -> os.stat_result | None:
+        """``os.stat`` (following symlinks), None when the path does not exist.
+
+        Raises:
+            OSError: any other failure (permissions, I/O); an active witness is spoiled.
+        """
+        key = os.fspath(path)
+        witness = self.witness
+        try:
+            st = os.stat(key)
+        except (FileNotFoundError, NotADirectoryError):
+            if witness is not None:
+                witness.note(key, None)
+            return None
+        except (OSError, ValueError):
+            if witness is not None:
+                witness.spoil()
+            raise
+        if witness is not None:
+            witness.note(key, signature_of(st))
+        return st
 
     def read(self, path: str | os.PathLike[str]) -> CachedFile | None:
         """The file's bytes, or None when it does not exist (or a parent is not a folder).
@@ -55,18 +104,32 @@ class FileCache:
             OSError: any other failure to stat or read (permissions, a folder, I/O).
         """
         key = os.fspath(path)
+        witness = self.witness
         try:
             st = os.stat(key)
         except (FileNotFoundError, NotADirectoryError):
             self._entries.pop(key, None)
+            if witness is not None:
+                witness.note(key, None)
             return None
+        except OSError:
+            if witness is not None:
+                witness.spoil()
+            raise
         signature = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        if witness is not None:
+            witness.note(key, signature)
         found = self._entries.get(key)
         if found is not None and found[0] == signature:
             return found[1]
-        with open(key, "rb") as handle:
-            data = handle.read()
-            after = os.fstat(handle.fileno())
+        try:
+            with open(key, "rb") as handle:
+                data = handle.read()
+                after = os.fstat(handle.fileno())
+        except OSError:
+            if witness is not None:
+                witness.spoil()
+            raise
         cached = CachedFile(data=data, sha256=hashlib.sha256(data).hexdigest())
         opened = (after.st_dev, after.st_ino, after.st_size, after.st_mtime_ns, after.st_ctime_ns)
         newest = max(after.st_mtime_ns, after.st_ctime_ns)
@@ -78,6 +141,8 @@ class FileCache:
                 self._entries.popitem(last=False)
         else:
             self._entries.pop(key, None)
+            if opened != signature and witness is not None:
+                witness.spoil()  # changed while read: these bytes match no signature
         return cached
 
     def read_bytes(self, path: str | os.PathLike[str]) -> bytes | None:

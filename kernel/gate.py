@@ -7,7 +7,7 @@ read but the paths' resolution.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +53,7 @@ def _real(path: Path) -> Path:
     return path.resolve()
 
 
-def require(caps: CapabilitySet, wanted: list[str], why: str) -> None:
+def require(caps: CapabilitySet, wanted: Sequence[str], why: str) -> None:
     """Raise PermissionDenied naming the first missing capability (all in details)."""
     missing = caps.missing(wanted)
     if missing:

@@ -105,10 +105,12 @@ class Verifier:
         """Forget the trusted keys (and every verdict made with them) when the trust folder
         changed: a key added or removed by ``kiwi trust`` in another process counts from the
         next call on. A change too recent to be told apart by mtime is always re-read."""
+        folder = self.settings.user_space / "trust"
         try:
-            mtime = os.stat(self.settings.user_space / "trust").st_mtime_ns
+            st = self.files.stat(folder) if self.files is not None else os.stat(folder)
         except OSError:
-            mtime = -1
+            st = None
+        mtime = -1 if st is None else st.st_mtime_ns
         settled = mtime == -1 or time.time_ns() - mtime >= SETTLE_NS
         if not settled or mtime != self._trusted_stamp:
             if self._trusted is not None:

@@ -8,15 +8,16 @@ links' (path, SHA-256); ``kiwi resolve`` shows its merged config. Pure.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from kernel.chain import Chain
 from kernel.merge import merge_configs
 from kernel.services.env import EnvConfig
-from kernel.templating import bind_link, env_names
+from kernel.templating import TemplateContext, Templated, bind_link, compile_template, env_names
 
-__all__ = ["StaticPlan", "static_plan"]
+__all__ = ["StaticPlan", "required_capabilities", "static_plan"]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -26,6 +27,8 @@ class StaticPlan:
 
     required: tuple[str, ...]
     merged: dict[str, Any]
+    #: ``render(merged, ctx)``, compiled once (``templating.compile_template``).
+    template: Callable[[TemplateContext], Templated]
     env_config: EnvConfig
     wanted: frozenset[str]
     declared: tuple[str, ...]
@@ -47,9 +50,15 @@ def static_plan(chain: Chain) -> StaticPlan:
     merged = merge_configs(reversed(configs))
     env_config = merge_configs(reversed([tool.env_config for tool in tools]))
     return StaticPlan(
-        required=(f"tool.execute:{chain.asked.id}", *(c for t in tools for c in t.requires)),
+        required=required_capabilities(chain),
         merged=merged,
+        template=compile_template(merged),
         env_config=EnvConfig.from_dict(env_config),
         wanted=frozenset(env_names(merged)),
         declared=tuple(sorted({name for tool in tools for name in tool.secrets})),
     )
+
+
+def required_capabilities(chain: Chain) -> tuple[str, ...]:
+    """``tool.execute`` of the asked tool, then every link's ``requires``, in chain order."""
+    return (f"tool.execute:{chain.asked.id}", *(c for t in chain.tools for c in t.requires))

@@ -9,13 +9,14 @@ memoized by content hash in ``kernel.parsers``.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from kernel.errors import AmbiguousId, InvalidId, ItemNotFound, ParseError
-from kernel.filecache import FileCache
+from kernel.filecache import SETTLE_NS, FileCache
 from kernel.ids import EXTENSIONS, Kind, check_id, folder_for, is_item_name
 from kernel.items import Item
 from kernel.parsers import parse_item
@@ -24,6 +25,7 @@ __all__ = ["SPACE_ORDER", "ItemFile", "ItemStore", "LoadedItem", "Located", "Spa
 
 SpaceName = Literal["project", "user", "system"]
 SPACE_ORDER: tuple[SpaceName, ...] = ("project", "user", "system")
+_UNSETTLED = -2
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -101,19 +103,31 @@ class ItemStore:
     def space(self, name: SpaceName) -> Space | None:
         return next((s for s in self.spaces if s.name == name), None)
 
-    def refresh(self) -> None:
-        """Drop every index whose folders changed since it was built."""
+    def refresh(self, kind: Kind | None = None) -> None:
+        """Drop every index (of ``kind``, or all) whose folders changed since it was built."""
         for key, index in list(self._index.items()):
-            if not _mtimes_match(index.folder_mtimes):
+            if kind is not None and key[1] != kind:
+                continue
+            if not self._mtimes_match(index.folder_mtimes):
                 del self._index[key]
 
     def _space_index(self, space: Space, kind: Kind) -> _SpaceIndex:
         key = (space.name, kind)
         index = self._index.get(key)
         if index is None:
-            index = _build_index(space, kind)
+            index = _build_index(space, kind, self.files)
             self._index[key] = index
         return index
+
+    def _mtimes_match(self, mtimes: dict[str, int]) -> bool:
+        for folder, mtime in mtimes.items():
+            try:
+                st = self.files.stat(folder)
+            except OSError:
+                return False
+            if (-1 if st is None else st.st_mtime_ns) != mtime:
+                return False
+        return True
 
     def iter_files(
         self, kind: Kind, spaces: Sequence[SpaceName] = SPACE_ORDER
@@ -217,18 +231,21 @@ class ItemStore:
         return LoadedItem(located=located, item=item, data=data, sha256=digest)
 
 
-def _mtimes_match(mtimes: dict[str, int]) -> bool:
-    for folder, mtime in mtimes.items():
-        try:
-            if os.stat(folder).st_mtime_ns != mtime:
-                return False
-        except OSError:
-            if mtime != -1:
-                return False
-    return True
+def _folder_mtime(files: FileCache, folder: Path) -> int:
+    """The folder's mtime to compare later: -1 when missing; ``_UNSETTLED`` (which no later
+    stat matches) when it changed too recently to tell a change in the same clock tick."""
+    try:
+        st = files.stat(folder)
+    except OSError:
+        return _UNSETTLED
+    if st is None:
+        return -1
+    if time.time_ns() - st.st_mtime_ns < SETTLE_NS:
+        return _UNSETTLED
+    return st.st_mtime_ns
 
 
-def _build_index(space: Space, kind: Kind) -> _SpaceIndex:
+def _build_index(space: Space, kind: Kind, files: FileCache) -> _SpaceIndex:
     index = _SpaceIndex()
     base = space.root / folder_for(kind)
     extensions = EXTENSIONS[kind]
@@ -236,17 +253,15 @@ def _build_index(space: Space, kind: Kind) -> _SpaceIndex:
         real_base = base.resolve(strict=True)
     except OSError:
         # No folder for this kind yet: watch the space's root for it to appear.
-        try:
-            index.folder_mtimes[str(space.root)] = os.stat(space.root).st_mtime_ns
-        except OSError:
-            index.folder_mtimes[str(space.root)] = -1
+        index.folder_mtimes[str(space.root)] = _folder_mtime(files, space.root)
         index.folder_mtimes[str(base)] = -1
         return index
     stack: list[tuple[Path, str]] = [(base, "")]
     while stack:
         folder, prefix = stack.pop()
+        # The mtime is taken before listing: an entry added after it changes it.
+        index.folder_mtimes[str(folder)] = _folder_mtime(files, folder)
         try:
-            index.folder_mtimes[str(folder)] = os.stat(folder).st_mtime_ns
             entries = list(os.scandir(folder))
         except OSError:
             continue

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +25,7 @@ __all__ = [
     "TemplateContext",
     "Templated",
     "bind_link",
+    "compile_template",
     "env_names",
     "render",
 ]
@@ -156,7 +157,16 @@ def _render_string(
 ) -> Any:
     if "$" not in text:
         return text
-    pieces = _pieces(text, where)
+    return _render_pieces(_pieces(text, where), ctx, where, section, used)
+
+
+def _render_pieces(
+    pieces: tuple[tuple[bool, str], ...],
+    ctx: TemplateContext,
+    where: str,
+    section: str,
+    used: set[str],
+) -> Any:
     if len(pieces) == 1 and pieces[0][0]:
         value, secret = _lookup(pieces[0][1], ctx, where, section)
         if secret:
@@ -197,6 +207,66 @@ def render(config: Mapping[str, Any], ctx: TemplateContext) -> Templated:
     used: set[str] = set()
     value = {key: _walk(inner, ctx, f"config.{key}", key, used) for key, inner in config.items()}
     return Templated(value=value, secrets_used=frozenset(used))
+
+
+_Node = Callable[[TemplateContext, set[str]], Any]
+#: A compiled config node: (True, the value itself) for a constant, else (False, renderer).
+_Compiled = tuple[bool, Any]
+
+
+def compile_template(config: Mapping[str, Any]) -> Callable[[TemplateContext], Templated]:
+    """``render`` for one config, prepared once: the same result and the same errors as
+    ``render(config, ctx)`` for every ``ctx``, without walking the config's types or building
+    its field paths again on each call. A kernel compiles each chain's merged config once.
+
+    Containers are rebuilt on every call (a caller may change the result); ``config`` itself
+    must not be changed afterwards.
+    """
+    items = [(key, *_compile(inner, f"config.{key}", key)) for key, inner in config.items()]
+
+    def run(ctx: TemplateContext) -> Templated:
+        used: set[str] = set()
+        value = {key: (node if constant else node(ctx, used)) for key, constant, node in items}
+        return Templated(value=value, secrets_used=frozenset(used))
+
+    return run
+
+
+def _compile(value: Any, where: str, section: str) -> _Compiled:
+    if isinstance(value, str):
+        if "$" not in value:
+            return True, value
+        try:
+            pieces = _pieces(value, where)
+        except TemplateError:
+            # Raised when rendered, as render does (a fresh error each time).
+            def fail(ctx: TemplateContext, used: set[str]) -> Any:
+                return _render_string(value, ctx, where, section, used)
+
+            return False, fail
+
+        def text(ctx: TemplateContext, used: set[str]) -> Any:
+            return _render_pieces(pieces, ctx, where, section, used)
+
+        return False, text
+    if isinstance(value, Mapping):
+        entries = [
+            (key, *_compile(inner, f"{where}.{key}", section or key))
+            for key, inner in value.items()
+        ]
+
+        def mapping(ctx: TemplateContext, used: set[str]) -> Any:
+            return {key: (node if constant else node(ctx, used)) for key, constant, node in entries}
+
+        return False, mapping
+    if isinstance(value, list | tuple):
+        elements = [_compile(inner, f"{where}[{i}]", section) for i, inner in enumerate(value)]
+
+        def sequence(ctx: TemplateContext, used: set[str]) -> Any:
+            return [node if constant else node(ctx, used) for constant, node in elements]
+
+        return False, sequence
+    return True, value
 
 
 def bind_link(config: Mapping[str, Any], link: Mapping[str, str]) -> dict[str, Any]:

@@ -46,7 +46,12 @@ from typing import Any
 
 from kernel.errors import ConfigInvalid, TemplateError
 from kernel.services.dotenv import parse_dotenv
-from kernel.services.interpreters import InterpreterFinder, InterpreterSpec
+from kernel.services.interpreters import (
+    InterpreterFinder,
+    InterpreterSpec,
+    StatFn,
+    stat_or_none,
+)
 
 __all__ = ["BASE_ALLOW_LIST", "EnvConfig", "EnvResolver", "ResolvedEnv", "read_text_or_none"]
 
@@ -164,6 +169,7 @@ class EnvResolver:
         platform: str = sys.platform,
         kernel_python: str = sys.executable,
         read_text: Callable[[Path], str | None] = read_text_or_none,
+        stat: StatFn = stat_or_none,
     ) -> None:
         self._host_env = dict(host_env)
         self._project = project_path
@@ -182,6 +188,7 @@ class EnvResolver:
             platform=platform,
             kernel_python=kernel_python,
             read_text=read_text,
+            stat=stat,
         )
 
     def dotenv_files(self) -> tuple[Path, ...]:

@@ -42,7 +42,26 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from kernel.errors import ExecutionFailed
 from kernel.services.interpreter_spec import RESOLVER_TYPES, InterpreterSpec
 
-__all__ = ["RESOLVER_TYPES", "FoundInterpreter", "InterpreterFinder", "InterpreterSpec"]
+__all__ = [
+    "RESOLVER_TYPES",
+    "FoundInterpreter",
+    "InterpreterFinder",
+    "InterpreterSpec",
+    "StatFn",
+    "stat_or_none",
+]
+
+#: How the finder looks at a path: ``os.stat`` (following symlinks), None when missing.
+StatFn = Callable[[Path], os.stat_result | None]
+
+
+def stat_or_none(path: Path) -> os.stat_result | None:
+    """``os.stat``, None when the path does not exist. Raises OSError otherwise."""
+    try:
+        return os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
 
 _ASDF_PLUGIN = {"python": "python", "python3": "python", "node": "nodejs", "ruby": "ruby"}
 
@@ -67,8 +86,10 @@ class InterpreterFinder:
         platform: str,
         kernel_python: str,
         read_text: Callable[[Path], str | None],
+        stat: StatFn = stat_or_none,
     ) -> None:
         self._windows = platform == "win32"
+        self._stat = stat
         self._host = {k.upper(): v for k, v in host_env.items()} if self._windows else host_env
         self._project = project_path
         self._kernel_python = kernel_python
@@ -134,7 +155,7 @@ class InterpreterFinder:
             return None
         for root in self._manager_roots(manager, spec):
             installs, prefix = self._installs(manager, root, spec, binary)
-            picked = _pick_version(installs, version, prefix)
+            picked = self._pick_version(installs, version, prefix)
             if picked is None:
                 searched.append(str(installs / f"{prefix}{version}"))
                 continue
@@ -199,7 +220,7 @@ class InterpreterFinder:
         if manager == "nvm":
             # nvm-windows keeps v<version> folders directly under its root.
             nested = root / "versions" / "node"
-            return (nested if not self._windows or nested.is_dir() else root), "v"
+            return (nested if not self._windows or self._is_dir(nested) else root), "v"
         if manager == "asdf":
             return root / "installs" / (spec.plugin or _ASDF_PLUGIN.get(binary, binary)), ""
         return root / "versions", ""
@@ -212,7 +233,7 @@ class InterpreterFinder:
             return None
         if fallback == "kernel":
             python = self._kernel_python
-            if python and os.path.isabs(python) and os.path.isfile(python):
+            if python and os.path.isabs(python) and self._is_file(Path(python)):
                 return FoundInterpreter(path=python, how="fallback:kernel")
             searched.append(f"the kernel's python ({self._kernel_python or 'unknown'})")
             return None
@@ -280,12 +301,36 @@ class InterpreterFinder:
         return self._host.get("HOME")
 
     def _is_executable(self, path: Path) -> bool:
+        # A permission change shows in the stat (ctime), so os.access adds no unseen input.
+        return self._is_file(path) and (self._windows or os.access(path, os.X_OK))
+
+    def _is_file(self, path: Path) -> bool:
         try:
-            if not stat.S_ISREG(os.stat(path).st_mode):
-                return False
+            st = self._stat(path)
         except (OSError, ValueError):
             return False
-        return self._windows or os.access(path, os.X_OK)
+        return st is not None and stat.S_ISREG(st.st_mode)
+
+    def _is_dir(self, path: Path) -> bool:
+        try:
+            st = self._stat(path)
+        except (OSError, ValueError):
+            return False
+        return st is not None and stat.S_ISDIR(st.st_mode)
+
+    def _pick_version(self, installs: Path, version: str, prefix: str) -> str | None:
+        """The folder under ``installs`` for ``version``: exact, else the highest
+        ``version.*``. The folder is stat-ed before it is listed, so a witness sees it."""
+        if self._is_dir(installs / f"{prefix}{version}"):
+            return f"{prefix}{version}"
+        if not self._is_dir(installs):
+            return None
+        try:
+            names = [entry.name for entry in installs.iterdir() if entry.is_dir()]
+        except OSError:
+            return None
+        matches = [n for n in names if n.startswith(f"{prefix}{version}.")]
+        return max(matches, key=_version_key) if matches else None
 
 
 _VERSION_FILE = {
@@ -294,18 +339,6 @@ _VERSION_FILE = {
     "rbenv": ".ruby-version",
     "asdf": ".tool-versions",
 }
-
-
-def _pick_version(installs: Path, version: str, prefix: str) -> str | None:
-    """The folder under ``installs`` for ``version``: exact, else the highest ``version.*``."""
-    if (installs / f"{prefix}{version}").is_dir():
-        return f"{prefix}{version}"
-    try:
-        names = [entry.name for entry in installs.iterdir() if entry.is_dir()]
-    except OSError:
-        return None
-    matches = [n for n in names if n.startswith(f"{prefix}{version}.")]
-    return max(matches, key=_version_key) if matches else None
 
 
 def _version_key(name: str) -> tuple[tuple[int, str], ...]:

@@ -170,6 +170,9 @@ def covers(granted: Capability | str, wanted: Capability | str) -> bool:
     return _covers(g, w)
 
 
+_MAX_VERDICTS = 1024
+
+
 def _by_name(caps: tuple[Capability, ...]) -> dict[str, tuple[Capability, ...]]:
     """Index: wanted ``resource.action`` → the granted caps that could cover it."""
     index: dict[str, list[Capability]] = {}
@@ -187,9 +190,12 @@ class CapabilitySet:
     _index: dict[str, tuple[Capability, ...]] = field(
         init=False, repr=False, compare=False, hash=False
     )
+    #: Verdicts for wanted strings: the set never changes, so neither do they.
+    _verdicts: dict[str, bool] = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_index", _by_name(self.caps))
+        object.__setattr__(self, "_verdicts", {})
 
     @classmethod
     def from_strings(cls, texts: Iterable[str]) -> CapabilitySet:
@@ -208,12 +214,18 @@ class CapabilitySet:
         A ``wanted`` string that does not parse is never covered (so a gate that builds
         capability strings from effects denies rather than crashes).
         """
-        if not isinstance(wanted, Capability):
+        if isinstance(wanted, Capability):
+            return any(_covers(g, wanted) for g in self._index.get(wanted.name, ()))
+        verdict = self._verdicts.get(wanted)
+        if verdict is None:
             try:
-                wanted = _parse(wanted)
+                parsed = _parse(wanted)
             except ParseError:
                 return False
-        return any(_covers(g, wanted) for g in self._index.get(wanted.name, ()))
+            verdict = any(_covers(g, parsed) for g in self._index.get(parsed.name, ()))
+            if len(self._verdicts) < _MAX_VERDICTS:
+                self._verdicts[wanted] = verdict
+        return verdict
 
     def missing(self, wanted: Iterable[Capability | str]) -> list[str]:
         """The wanted capabilities this set does not cover, in order, without repeats."""

@@ -10,6 +10,7 @@ redacted, and one audit line is written whatever happened.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -69,6 +70,7 @@ class Kernel:
         self.verifier = Verifier(settings, self.files)
         self._caps = caps
         self._policy: tuple[str | None, CapabilitySet] | None = None
+        self._policy_path: str | None = None
         self._env_resolver: EnvResolver | None = None
         self._statics: dict[tuple[tuple[str, str], ...], StaticPlan] = {}
         self._prepared: dict[tuple[str, bool], tuple[Prepared, Observed]] = {}
@@ -88,11 +90,15 @@ class Kernel:
         """
         if self._caps is not None:
             return self._caps
-        from kernel.trust.policy import POLICY_RELPATH, load_policy
+        if self._policy_path is None:
+            from kernel.trust.policy import POLICY_RELPATH
 
-        found = self.files.read(self.settings.project_root / POLICY_RELPATH)
+            self._policy_path = os.path.join(self.settings.project_root, POLICY_RELPATH)
+        found = self.files.read(self._policy_path)
         stamp = None if found is None else found.sha256
         if self._policy is None or self._policy[0] != stamp:
+            from kernel.trust.policy import load_policy
+
             self._policy = (stamp, load_policy(self.settings.project_root))
         return self._policy[1]
 

@@ -54,6 +54,10 @@ class Prepared:
     #: What the caller must hold: ``tool.execute`` of the asked tool, every link's ``requires``.
     required: tuple[str, ...]
     warnings: tuple[str, ...]
+    #: The ``${tool.*}``, ``${project.path}`` and ``${user.path}`` values of the templates.
+    tool: Mapping[str, str]
+    project_path: str
+    user_path: str
     static: StaticPlan | None = None
     lock: LockCheck | None = None
     resolved: ResolvedEnv | None = None
@@ -70,6 +74,16 @@ def prepare(kernel: Kernel, tool_id: str, *, locked: bool) -> Prepared:
     """
     chain = kernel.resolve(tool_id)
     required = required_capabilities(chain)
+    asked_link = chain.links[0]
+    asked_path = asked_link.file.path
+    tool = {
+        "path": str(asked_path),
+        "dir": str(asked_path.parent),
+        "id": chain.asked.id,
+        "sha256": asked_link.sha256,
+    }
+    project_path = str(kernel.settings.project_root)
+    user_path = str(kernel.settings.user_space)
     try:
         warnings = kernel.verify_chain(chain)
     except KiwiError as err:
@@ -84,11 +98,22 @@ def prepare(kernel: Kernel, tool_id: str, *, locked: bool) -> Prepared:
             secrets=static.declared,
         )
     except KiwiError as err:
-        return Prepared(chain=chain, required=required, warnings=tuple(warnings), failed=err)
+        return Prepared(
+            chain=chain,
+            required=required,
+            warnings=tuple(warnings),
+            tool=tool,
+            failed=err,
+            project_path=project_path,
+            user_path=user_path,
+        )
     return Prepared(
         chain=chain,
         required=required,
         warnings=(*warnings, *lock.warnings),
+        tool=tool,
+        project_path=project_path,
+        user_path=user_path,
         static=static,
         lock=lock,
         resolved=resolved,
@@ -133,19 +158,13 @@ async def finish(
             value = resolved.dotenv_secrets.get(name)
         if value is not None:
             secrets[name] = value
-    asked_path = asked_link.file.path
     ctx = TemplateContext(
         params=checked,
         env=resolved.env,
         secrets=secrets,
-        tool={
-            "path": str(asked_path),
-            "dir": str(asked_path.parent),
-            "id": asked.id,
-            "sha256": asked_link.sha256,
-        },
-        project_path=str(kernel.settings.project_root),
-        user_path=str(kernel.settings.user_space),
+        tool=prepared.tool,
+        project_path=prepared.project_path,
+        user_path=prepared.user_path,
         thread_id=thread_id,
     )
     templated = static.template(ctx)

@@ -96,45 +96,93 @@ def _pieces(text: str, where: str) -> tuple[tuple[bool, str], ...]:
     return found
 
 
+_Getter = Callable[[TemplateContext], Any]
+#: One compiled expression: its value for a context (``_MISSING`` when absent) and the
+#: secret it names, if any.
+_Resolver = Callable[[TemplateContext], tuple[Any, str | None]]
+
+
 def _lookup(expr: str, ctx: TemplateContext, where: str, section: str) -> tuple[Any, str | None]:
-    """The value of one expression (or ``_MISSING``), and the secret name it used."""
+    """The value of one expression, and the secret name it used."""
+    return _resolver(expr, where, section)(ctx)
+
+
+def _resolver(expr: str, where: str, section: str) -> _Resolver:
+    """Compile one ``${…}`` body: everything about it that does not depend on the context
+    is decided here, once; errors that ``render`` raises are raised by the result."""
     name, sep, default = expr.partition(":-")
     name = name.strip()
-    value: Any = _MISSING
-    secret: str | None = None
     root, _, rest = name.partition(".")
+    secret: str | None = None
+    get: _Getter
     if name == "params_json":
-        value = json.dumps(ctx.params, separators=(",", ":"), ensure_ascii=False)
+
+        def get(ctx: TemplateContext) -> Any:
+            return json.dumps(ctx.params, separators=(",", ":"), ensure_ascii=False)
+
     elif root == "params":
-        value = ctx.params
-        for part in rest.split(".") if rest else ():
-            value = value.get(part, _MISSING) if isinstance(value, Mapping) else _MISSING
-            if value is _MISSING:
-                break
+        parts = tuple(rest.split(".")) if rest else ()
+
+        def get(ctx: TemplateContext) -> Any:
+            value: Any = ctx.params
+            for part in parts:
+                value = value.get(part, _MISSING) if isinstance(value, Mapping) else _MISSING
+                if value is _MISSING:
+                    break
+            return value
+
     elif root == "secrets":
         if section not in SECRET_SECTIONS:
-            raise TemplateError(
-                f"{where}: ${{secrets.{rest}}} is only allowed in headers, env and body",
-                at=where,
-                hint="Move the secret into a header, an env value or the request body.",
+            return _raiser(
+                lambda: TemplateError(
+                    f"{where}: ${{secrets.{rest}}} is only allowed in headers, env and body",
+                    at=where,
+                    hint="Move the secret into a header, an env value or the request body.",
+                )
             )
         secret = rest
-        value = ctx.secrets.get(rest, _MISSING)
+
+        def get(ctx: TemplateContext) -> Any:
+            return ctx.secrets.get(rest, _MISSING)
+
     elif root == "tool" and rest in ("path", "dir", "id", "sha256"):
-        value = ctx.tool.get(rest, _MISSING)
+
+        def get(ctx: TemplateContext) -> Any:
+            return ctx.tool.get(rest, _MISSING)
+
     elif name == "project.path":
-        value = ctx.project_path
+
+        def get(ctx: TemplateContext) -> Any:
+            return ctx.project_path
+
     elif name == "user.path":
-        value = ctx.user_path
+
+        def get(ctx: TemplateContext) -> Any:
+            return ctx.user_path
+
     elif name == "thread.id":
-        value = ctx.thread_id if ctx.thread_id is not None else _MISSING
+
+        def get(ctx: TemplateContext) -> Any:
+            return ctx.thread_id if ctx.thread_id is not None else _MISSING
+
     elif root == "link" and rest in ("path", "dir", "id"):
-        raise TemplateError(f"{where}: ${{{name}}} was not bound to a link", at=where)
+        return _raiser(
+            lambda: TemplateError(f"{where}: ${{{name}}} was not bound to a link", at=where)
+        )
     elif _ENV_NAME.match(name):
-        value = ctx.env.get(name, _MISSING)
+
+        def get(ctx: TemplateContext) -> Any:
+            return ctx.env.get(name, _MISSING)
+
     else:
-        raise TemplateError(f"{where}: unknown template root in ${{{expr}}}", at=where)
-    if value is _MISSING:
+        return _raiser(
+            lambda: TemplateError(f"{where}: unknown template root in ${{{expr}}}", at=where)
+        )
+
+    def resolve(ctx: TemplateContext) -> tuple[Any, str | None]:
+        value = get(ctx)
+        if value is not _MISSING:
+            return value, secret
         if sep:
             return default, None
         if secret is not None:
@@ -149,7 +197,17 @@ def _lookup(expr: str, ctx: TemplateContext, where: str, section: str) -> tuple[
             at=where,
             hint=f"Pass it, or give a default: ${{{name}:-value}}.",
         )
-    return value, secret
+
+    return resolve
+
+
+def _raiser(error: Callable[[], TemplateError]) -> _Resolver:
+    """A resolver that always fails (a fresh error each time, as ``render`` raises)."""
+
+    def resolve(ctx: TemplateContext) -> tuple[Any, str | None]:
+        raise error()
+
+    return resolve
 
 
 def _render_string(
@@ -245,8 +303,31 @@ def _compile(value: Any, where: str, section: str) -> _Compiled:
 
             return False, fail
 
+        if len(pieces) == 1 and pieces[0][0]:
+            whole = _resolver(pieces[0][1], where, section)
+
+            def one(ctx: TemplateContext, used: set[str]) -> Any:
+                value, secret = whole(ctx)
+                if secret:
+                    used.add(secret)
+                return value
+
+            return False, one
+        parts = [
+            (_resolver(piece, where, section) if is_expr else piece) for is_expr, piece in pieces
+        ]
+
         def text(ctx: TemplateContext, used: set[str]) -> Any:
-            return _render_pieces(pieces, ctx, where, section, used)
+            out: list[str] = []
+            for part in parts:
+                if isinstance(part, str):
+                    out.append(part)
+                    continue
+                value, secret = part(ctx)
+                if secret:
+                    used.add(secret)
+                out.append(value if isinstance(value, str) else json.dumps(value))
+            return "".join(out)
 
         return False, text
     if isinstance(value, Mapping):

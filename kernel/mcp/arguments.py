@@ -31,6 +31,7 @@ _JSON_TYPES = {
 }
 _validators: dict[str, Draft202012Validator] = {}
 _checks: dict[str, Check | None] = {}
+_default_lists: dict[str, list[tuple[str, Any]]] = {}
 
 
 def _valid(spec: ToolSpec, arguments: Mapping[str, Any]) -> bool:
@@ -136,8 +137,25 @@ def check_arguments(spec: ToolSpec, arguments: Mapping[str, Any] | None) -> dict
             "for examples.",
             details={"errors": problems},
         )
-    properties = spec.input_schema.get("properties", {})
-    for name, schema in properties.items():
-        if name not in given and isinstance(schema, Mapping) and "default" in schema:
-            given[name] = json.loads(json.dumps(schema["default"]))
+    for name, default in _defaults(spec):
+        if name not in given:
+            # Scalars are shared as they are; a container is copied for each call.
+            given[name] = default if not isinstance(default, dict | list) else _copy(default)
     return given
+
+
+def _defaults(spec: ToolSpec) -> list[tuple[str, Any]]:
+    found = _default_lists.get(spec.name)
+    if found is None:
+        properties = spec.input_schema.get("properties", {})
+        found = [
+            (name, schema["default"])
+            for name, schema in properties.items()
+            if isinstance(schema, Mapping) and "default" in schema
+        ]
+        _default_lists[spec.name] = found
+    return found
+
+
+def _copy(value: Any) -> Any:
+    return json.loads(json.dumps(value))

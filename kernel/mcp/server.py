@@ -70,12 +70,22 @@ def _tool(spec: ToolSpec) -> types.Tool:
     )
 
 
+_PLAIN_JSON = json.JSONEncoder(ensure_ascii=False)
+
+
 def _result(envelope: Mapping[str, Any]) -> types.CallToolResult:
-    text = json.dumps(envelope, ensure_ascii=False, default=str)
+    try:
+        # Only JSON's own types: the structured copy serializes to the same JSON as the text.
+        text = _PLAIN_JSON.encode(envelope)
+        structured = dict(envelope)
+    except TypeError:
+        # Something JSON cannot hold (shown as its str): re-read the text so the
+        # structured copy is exactly the JSON the text shows.
+        text = json.dumps(envelope, ensure_ascii=False, default=str)
+        structured = json.loads(text)
     return types.CallToolResult(
         content=[types.TextContent(type="text", text=text)],
-        # Re-read from the text so the structured copy is exactly the JSON the text shows.
-        structured_content=json.loads(text),
+        structured_content=structured,
         is_error=not envelope.get("ok", False),
     )
 

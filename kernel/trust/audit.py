@@ -9,10 +9,12 @@ JSON (sorted keys, no spaces). Editing or deleting the *last* line cannot be det
 the chain alone.
 
 Appends from many processes stay whole lines and one chain: each takes an exclusive
-``flock`` on ``<folder>/.lock``, reads the last line, appends, then releases. The last line's
-hash and ``seq`` are remembered between appends and reused while the folder and the newest
-file are exactly as this log left them (same folder mtime, inode and size), so the common
-append reads nothing back.
+``flock`` on ``<folder>/.lock``, appends after the last line, then releases. A long-lived
+log keeps ``.lock`` and the newest file open and remembers the last line's hash and ``seq``;
+while the folder is exactly as it left it (same folder inode and mtime, same file size) an
+append is lock, two stats, one write, unlock, and reads nothing back. Anything else (another
+writer's line, a new, deleted or replaced file) makes that append reopen both by path and
+read the last line from disk. ``kernel/trust/audit_writer.py`` holds the details.
 
 Durability: the line is in the file (the OS's page cache) before ``append`` returns, so a
 crash of the process loses nothing; the ``fsync`` that puts it on disk runs on a background
@@ -24,19 +26,14 @@ anyway (see above).
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
-import os
-import re
-import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
+from kernel.trust.audit_writer import GENESIS, ChainWriter, day_files, parse_line
 from kernel.trust.encoding import canonical_json
 from kernel.trust.syncer import SYNCER
 
@@ -50,11 +47,7 @@ __all__ = [
     "params_digest",
 ]
 
-GENESIS: Final = "0" * 64
-_FILE_RE: Final = re.compile(r"\d{4}-\d{2}-\d{2}\.jsonl")
 _RESERVED: Final = ("prev", "seq", "ts")
-_TAIL_CHUNK: Final = 8192
-_MTIME_SETTLE_NS: Final = 50_000_000
 
 
 #: Error codes meaning the gate or the trust layer refused a call: ``decision: deny``.
@@ -139,44 +132,13 @@ class _Line:
     raw: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class _Tail:
-    """Where this log's last append left the chain: enough to append again without reading."""
-
-    folder_mtime_ns: int
-    path: Path
-    ino: int
-    size: int
-    digest: str
-    seq: int
-
-
 class AuditLog:
     """Append-only, hash-chained JSONL files in one folder."""
 
     def __init__(self, folder: Path, clock: Callable[[], float]) -> None:
         self.folder = folder
         self._clock = clock
-        self._tail: _Tail | None = None
-
-    def _files(self) -> list[Path]:
-        if not self.folder.is_dir():
-            return []
-        return sorted(p for p in self.folder.iterdir() if _FILE_RE.fullmatch(p.name))
-
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        lock = os.path.join(self.folder, ".lock")
-        try:
-            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        except FileNotFoundError:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
+        self._writer = ChainWriter(folder)
 
     def append(self, record: Mapping[str, Any]) -> dict[str, Any]:
         """Append ``record`` with ``ts``, ``seq`` and ``prev`` added; returns what was written.
@@ -184,68 +146,16 @@ class AuditLog:
         Raises ValueError when ``record`` already holds one of those keys, TypeError or
         ValueError when it is not JSON, OSError on I/O failure.
         """
-        clash = [key for key in _RESERVED if key in record]
-        if clash:
-            raise ValueError(f"audit records may not set '{clash[0]}' (the log fills it in)")
-        now = self._clock()
-        day = self.folder / (datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d") + ".jsonl")
-        with self._locked():
-            tail = self._known_tail()
-            torn = False
-            if tail is not None:
-                last_path: Path | None = tail.path
-                prev, seq = tail.digest, tail.seq + 1
-            else:
-                last_path, last = _last_line(self._files())
-                prev = hashlib.sha256(last).hexdigest() if last is not None else GENESIS
-                seq = _seq_of(last) + 1
-                torn = last_path is not None and last is not None
-            # A clock that stepped back must not write behind the chain's newest file.
-            target = last_path if last_path is not None and last_path.name > day.name else day
-            out = {**record, "ts": _iso(now), "seq": seq, "prev": prev}
-            line = canonical_json(out)
-            data = line + b"\n"
-            if torn and target == last_path and not _ends_with_newline(target):
-                data = b"\n" + data  # keep a torn last line from swallowing this one
-            created = target != last_path and not target.exists()
-            ino, size = _append_bytes(target, data, created=created)
-            # Appending to a known file leaves the folder's mtime as it was checked above.
-            folder_mtime = tail.folder_mtime_ns if tail is not None and not created else None
-            self._remember(target, ino, size, hashlib.sha256(line).hexdigest(), seq, folder_mtime)
-        return out
+        if "prev" in record or "seq" in record or "ts" in record:
+            clash = next(key for key in _RESERVED if key in record)
+            raise ValueError(f"audit records may not set '{clash}' (the log fills it in)")
+        return self._writer.append(self._clock(), record)
 
     def close(self) -> None:
-        """Wait until every line appended so far is on disk (see the module docstring)."""
+        """Wait until every line appended so far is on disk (see the module docstring) and
+        close the files kept open between appends; a later ``append`` reopens them."""
         SYNCER.wait()
-
-    def _known_tail(self) -> _Tail | None:
-        """The remembered last line, if nothing but this log changed the folder since."""
-        tail = self._tail
-        if tail is None:
-            return None
-        try:
-            if os.stat(self.folder).st_mtime_ns != tail.folder_mtime_ns:
-                return None
-            st = os.stat(tail.path)
-        except OSError:
-            return None
-        if st.st_ino != tail.ino or st.st_size != tail.size:
-            return None
-        return tail
-
-    def _remember(
-        self, path: Path, ino: int, size: int, digest: str, seq: int, folder_mtime: int | None
-    ) -> None:
-        if folder_mtime is None:
-            folder_mtime = os.stat(self.folder).st_mtime_ns
-        # A file created in the same coarse clock tick as the folder's recorded mtime would
-        # not change it: trust the mtime only once it is safely in the past.
-        if time.time_ns() - folder_mtime < _MTIME_SETTLE_NS:
-            self._tail = None
-            return
-        self._tail = _Tail(
-            folder_mtime_ns=folder_mtime, path=path, ino=ino, size=size, digest=digest, seq=seq
-        )
+        self._writer.close()
 
     def verify(self) -> AuditReport:
         """Walk every line in order and report the first break in the chain.
@@ -258,7 +168,7 @@ class AuditLog:
         hashes = [hashlib.sha256(line.raw).hexdigest() for line in lines]
         expected_prev, expected_seq = GENESIS, 1
         for i, line in enumerate(lines):
-            record = _parse(line.raw)
+            record = parse_line(line.raw)
             if record is None:
                 return _bad(len(lines), line, "not a whole JSON record with prev and seq")
             seq, prev = record["seq"], record["prev"]
@@ -271,7 +181,7 @@ class AuditLog:
             if prev != expected_prev:
                 # Usually the previous line was edited; but when this line's own hash is
                 # also not what the next line recorded, this line is the edited one.
-                nxt = _parse(lines[i + 1].raw) if i + 1 < len(lines) else None
+                nxt = parse_line(lines[i + 1].raw) if i + 1 < len(lines) else None
                 if i == 0 or (nxt is not None and nxt["prev"] != hashes[i]):
                     return _bad(len(lines), line, "this line was changed (its prev is wrong)")
                 return _bad(
@@ -287,7 +197,7 @@ class AuditLog:
         if n <= 0:
             return []
         raws: list[bytes] = []
-        for path in reversed(self._files()):
+        for path in reversed(day_files(self.folder)):
             raws = path.read_bytes().splitlines()[-(n - len(raws)) :] + raws
             if len(raws) >= n:
                 break
@@ -304,7 +214,7 @@ class AuditLog:
         return out
 
     def _read_all(self) -> Iterator[_Line]:
-        for path in self._files():
+        for path in day_files(self.folder):
             data = path.read_bytes()
             parts = data.split(b"\n")
             if parts and parts[-1] == b"":
@@ -317,85 +227,3 @@ def _bad(total: int, line: _Line, reason: str) -> AuditReport:
     return AuditReport(
         ok=False, lines=total, first_bad=BadLine(file=line.file, line=line.number, reason=reason)
     )
-
-
-def _parse(raw: bytes) -> dict[str, Any] | None:
-    try:
-        value = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return None
-    if not isinstance(value, dict):
-        return None
-    if type(value.get("seq")) is not int or not isinstance(value.get("prev"), str):
-        return None
-    return value
-
-
-def _seq_of(raw: bytes | None) -> int:
-    if raw is None:
-        return 0
-    record = _parse(raw)
-    return record["seq"] if record is not None else 0
-
-
-def _iso(ts: float) -> str:
-    moment = datetime.fromtimestamp(ts, UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
-def _ends_with_newline(path: Path) -> bool:
-    with path.open("rb") as handle:
-        handle.seek(0, os.SEEK_END)
-        if handle.tell() == 0:
-            return True
-        handle.seek(-1, os.SEEK_END)
-        return handle.read(1) == b"\n"
-
-
-def _last_line(files: list[Path]) -> tuple[Path | None, bytes | None]:
-    """(newest file, its last line without newline); (newest, None) when all are empty."""
-    for path in reversed(files):
-        with path.open("rb") as handle:
-            end = handle.seek(0, os.SEEK_END)
-            if end == 0:
-                continue
-            handle.seek(end - 1)
-            if handle.read(1) == b"\n":
-                end -= 1
-            # Read backwards in chunks: the files grow all day, the last line is short.
-            buf, pos = b"", end
-            while pos > 0:
-                step = min(_TAIL_CHUNK, pos)
-                pos -= step
-                handle.seek(pos)
-                buf = handle.read(step) + buf
-                cut = buf.rfind(b"\n")
-                if cut != -1:
-                    return path, buf[cut + 1 :]
-            return path, buf
-    return (files[-1] if files else None), None
-
-
-def _append_bytes(path: Path, data: bytes, *, created: bool) -> tuple[int, int]:
-    """Append ``data`` (under the folder lock); returns the file's inode and new size.
-
-    The file's fsync is left to the background syncer; a new file's folder entry is
-    synced here (once a day).
-    """
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    try:
-        view = memoryview(data)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
-        st = os.fstat(fd)
-    finally:
-        os.close(fd)
-    SYNCER.request(str(path))
-    if created:
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    return st.st_ino, st.st_size

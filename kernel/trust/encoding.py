@@ -44,8 +44,16 @@ def fingerprint(public_key: Ed25519PublicKey) -> str:
     return hashlib.sha256(raw).hexdigest()
 
 
+#: One encoder for every call (``json.dumps`` with options builds a new one each time).
+_CANONICAL: Final = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
+
+
 def canonical_json(value: Any) -> bytes:
-    """Sorted keys, no spaces, UTF-8. Raises TypeError for values JSON cannot hold."""
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
+    """Sorted keys, no spaces, UTF-8 — ``json.dumps(value, sort_keys=True,
+    separators=(",", ":"), ensure_ascii=False, allow_nan=False)``.
+
+    Raises TypeError for values JSON cannot hold, ValueError for NaN and infinities.
+    """
+    return _CANONICAL.encode(value).encode("utf-8")

@@ -36,8 +36,13 @@ class Syncer:
         self._busy = False
         self._hurry = False
         self._thread: threading.Thread | None = None
+        self._exit_hook = False
 
     def request(self, path: str) -> None:
+        # Already pending: its fsync starts only after the set holding it is swapped out,
+        # which is after this look, so it covers what the caller wrote before calling.
+        if path in self._pending:
+            return
         with self._cond:
             first = not self._pending
             self._pending.add(path)
@@ -45,7 +50,9 @@ class Syncer:
                 self._thread = threading.Thread(target=self._run, name="kiwi-audit-fsync")
                 self._thread.daemon = True
                 self._thread.start()
-                atexit.register(self.wait)
+                if not self._exit_hook:
+                    self._exit_hook = True
+                    atexit.register(self.wait)
             if first:
                 self._cond.notify_all()
 
@@ -56,6 +63,16 @@ class Syncer:
             while self._pending or self._busy:
                 self._cond.wait()
             self._hurry = False
+
+    def _after_fork(self) -> None:
+        # A forked child has no thread (its lock may even be held by the parent's): start
+        # afresh, so the child's own appends are fsynced and ``wait`` cannot hang on lines
+        # the parent is syncing anyway.
+        self._cond = threading.Condition()
+        self._pending = set()
+        self._busy = False
+        self._hurry = False
+        self._thread = None
 
     def _run(self) -> None:
         while True:
@@ -87,3 +104,4 @@ def _fsync_path(path: str) -> None:
 
 #: The process's one syncer (one thread, started on first use).
 SYNCER: Final = Syncer()
+os.register_at_fork(after_in_child=SYNCER._after_fork)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 import time
@@ -218,11 +219,16 @@ def test_concurrent_appends_from_four_processes_make_one_unbroken_chain(tmp_path
 
 
 def _settled(log: AuditLog) -> None:
-    """Append until the log remembers its tail (the folder's mtime must be in the past)."""
+    """Append until the log remembers its tail and keeps its files open.
+
+    That takes a folder whose last change is 50 ms old; dating the change back stands in
+    for the wait.
+    """
     log.append({"settle": True})
-    time.sleep(0.06)
+    past = time.time_ns() - 1_000_000_000
+    os.utime(log.folder, ns=(past, past))
     log.append({"settle": True})
-    assert log._known_tail() is not None, "the tail should be remembered once settled"
+    assert log._writer.is_open, "the tail should be remembered once settled"
 
 
 def test_two_writers_on_one_folder_keep_one_chain(tmp_path: Path) -> None:
@@ -274,3 +280,15 @@ def test_close_waits_for_the_background_fsync(tmp_path: Path) -> None:
     from kernel.trust.syncer import SYNCER
 
     assert not SYNCER._pending and not SYNCER._busy
+
+
+def test_the_syncer_keeps_a_path_pending_until_its_fsync(tmp_path: Path) -> None:
+    from kernel.trust.syncer import Syncer
+
+    syncer, path = Syncer(), tmp_path / "2025-01-01.jsonl"
+    path.write_bytes(b"{}\n")
+    syncer.request(str(path))
+    syncer.request(str(path))  # already pending: the coming fsync covers this write too
+    assert syncer._pending == {str(path)}
+    syncer.wait()
+    assert not syncer._pending and not syncer._busy

@@ -97,6 +97,10 @@ def _records(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_bytes().splitlines()]
 
 
+def _folder_records(folder: Path) -> list[dict[str, Any]]:
+    return [r for path in sorted(folder.glob("*.jsonl")) for r in _records(path)]
+
+
 def _all_seqs(folder: Path) -> list[int]:
     return [r["seq"] for path in sorted(folder.glob("*.jsonl")) for r in _records(path)]
 
@@ -507,3 +511,35 @@ def test_a_forked_child_waits_for_the_lock_its_parent_holds(tmp_path: Path) -> N
     os.close(done_w)
     assert not appended_meanwhile
     assert log.verify().to_dict() == {"ok": True, "lines": 3, "first_bad": None}
+
+
+def test_a_lock_file_replaced_while_an_append_waits_is_locked_anew(tmp_path: Path) -> None:
+    """The slow path flocks ``.lock`` by path; if the file is replaced while it waits, the
+    lock it then gets is on a file nobody else opens: it must lock the new one instead."""
+    folder = tmp_path / "audit"
+    log = AuditLog(folder, time.time)
+    log.append({"first": True})
+    log.close()  # the next append takes the slow path: open .lock by path, flock it
+    lock = folder / ".lock"
+    old = os.open(lock, os.O_RDWR)
+    fcntl.flock(old, fcntl.LOCK_EX)
+    done = threading.Event()
+    appender = threading.Thread(target=lambda: (log.append({"second": True}), done.set()))
+    appender.start()
+    time.sleep(0.2)  # the appender has opened the old .lock and waits for it
+    assert not done.is_set()
+    fresh_path = folder / ".lock.new"
+    fresh = os.open(fresh_path, os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(fresh, fcntl.LOCK_EX)
+    os.rename(fresh_path, lock)  # another writer's .lock now, and it holds it
+    os.close(old)  # the old lock is free: the appender gets it, and must not write
+    try:
+        assert not done.wait(0.3), "appended under a lock nobody else can see"
+        assert len(_folder_records(folder)) == 1
+    finally:
+        os.close(fresh)  # now the appender can take the lock that counts
+    appender.join(5)
+    assert done.is_set()
+    assert [record.get("second") for record in _folder_records(folder)] == [None, True]
+    assert log.verify().ok
+    log.close()

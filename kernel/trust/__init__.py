@@ -15,9 +15,9 @@ from kernel.trust.capabilities import (
     covers,
     exec_capability,
     http_capability,
-    permissions_to_capabilities,
 )
 from kernel.trust.keys import KeyStore, TrustedKey, TrustStore
+from kernel.trust.permissions import permissions_to_capabilities
 from kernel.trust.policy import DEFAULT_CAPABILITIES, load_policy
 from kernel.trust.signing import (
     SignatureLine,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kernel.errors import ParseError
-from kernel.trust.capabilities import permissions_to_capabilities
+from kernel.trust.permissions import permissions_to_capabilities
 
 
 @pytest.mark.parametrize(

@@ -102,14 +102,9 @@ _Getter = Callable[[TemplateContext], Any]
 _Resolver = Callable[[TemplateContext], tuple[Any, str | None]]
 
 
-def _lookup(expr: str, ctx: TemplateContext, where: str, section: str) -> tuple[Any, str | None]:
-    """The value of one expression, and the secret name it used."""
-    return _resolver(expr, where, section)(ctx)
-
-
 def _resolver(expr: str, where: str, section: str) -> _Resolver:
     """Compile one ``${…}`` body: everything about it that does not depend on the context
-    is decided here, once; errors that ``render`` raises are raised by the result."""
+    is decided here, once; errors about it are raised when the result is called."""
     name, sep, default = expr.partition(":-")
     name = name.strip()
     root, _, rest = name.partition(".")
@@ -202,7 +197,7 @@ def _resolver(expr: str, where: str, section: str) -> _Resolver:
 
 
 def _raiser(error: Callable[[], TemplateError]) -> _Resolver:
-    """A resolver that always fails (a fresh error each time, as ``render`` raises)."""
+    """A resolver that always fails (a fresh error each time it is rendered)."""
 
     def resolve(ctx: TemplateContext) -> tuple[Any, str | None]:
         raise error()
@@ -210,61 +205,15 @@ def _raiser(error: Callable[[], TemplateError]) -> _Resolver:
     return resolve
 
 
-def _render_string(
-    text: str, ctx: TemplateContext, where: str, section: str, used: set[str]
-) -> Any:
-    if "$" not in text:
-        return text
-    return _render_pieces(_pieces(text, where), ctx, where, section, used)
-
-
-def _render_pieces(
-    pieces: tuple[tuple[bool, str], ...],
-    ctx: TemplateContext,
-    where: str,
-    section: str,
-    used: set[str],
-) -> Any:
-    if len(pieces) == 1 and pieces[0][0]:
-        value, secret = _lookup(pieces[0][1], ctx, where, section)
-        if secret:
-            used.add(secret)
-        return value
-    out: list[str] = []
-    for is_expr, piece in pieces:
-        if not is_expr:
-            out.append(piece)
-            continue
-        value, secret = _lookup(piece, ctx, where, section)
-        if secret:
-            used.add(secret)
-        out.append(value if isinstance(value, str) else json.dumps(value))
-    return "".join(out)
-
-
-def _walk(value: Any, ctx: TemplateContext, where: str, section: str, used: set[str]) -> Any:
-    if isinstance(value, str):
-        return _render_string(value, ctx, where, section, used)
-    if isinstance(value, Mapping):
-        return {
-            key: _walk(inner, ctx, f"{where}.{key}", section or key, used)
-            for key, inner in value.items()
-        }
-    if isinstance(value, list | tuple):
-        return [_walk(inner, ctx, f"{where}[{i}]", section, used) for i, inner in enumerate(value)]
-    return value
-
-
 def render(config: Mapping[str, Any], ctx: TemplateContext) -> Templated:
-    """Render every string of ``config``.
+    """Render every string of ``config`` (``compile_template(config)(ctx)``; a config rendered
+    on many calls is better compiled once).
 
     Raises:
         TemplateError: unknown root, missing value without default, secret outside
             headers/env/body, or an unclosed ``${``; the message names the config path.
     """
-    used: set[str] = set()
-    value = {key: _walk(inner, ctx, f"config.{key}", key, used) for key, inner in config.items()}
-    return Templated(value=value, secrets_used=frozenset(used))
+    return compile_template(config)(ctx)
 
 
 _Node = Callable[[TemplateContext, set[str]], Any]
@@ -273,9 +222,9 @@ _Compiled = tuple[bool, Any]
 
 
 def compile_template(config: Mapping[str, Any]) -> Callable[[TemplateContext], Templated]:
-    """``render`` for one config, prepared once: the same result and the same errors as
-    ``render(config, ctx)`` for every ``ctx``, without walking the config's types or building
-    its field paths again on each call. A kernel compiles each chain's merged config once.
+    """Prepare ``config`` for rendering: its types are walked, its field paths built and
+    each ``${…}`` parsed once; the result renders it for a context. A kernel compiles each
+    chain's merged config once.
 
     Containers are rebuilt on every call (a caller may change the result); ``config`` itself
     must not be changed afterwards.
@@ -297,9 +246,9 @@ def _compile(value: Any, where: str, section: str) -> _Compiled:
         try:
             pieces = _pieces(value, where)
         except TemplateError:
-            # Raised when rendered, as render does (a fresh error each time).
+            # Raised when rendered, not when compiled (a fresh error each time).
             def fail(ctx: TemplateContext, used: set[str]) -> Any:
-                return _render_string(value, ctx, where, section, used)
+                return _pieces(value, where)  # raises again: failures are not memoized
 
             return False, fail
 

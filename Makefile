@@ -21,14 +21,14 @@ system-deps:
 	bash scripts/install-system-deps.sh
 
 lint: install
-	$(BIN)/ruff check kernel primitives tests bench scripts
-	$(BIN)/ruff format --check kernel primitives
+	$(BIN)/ruff check kiwi_mcp kernel primitives tests bench scripts
+	$(BIN)/ruff format --check kiwi_mcp kernel primitives tests bench scripts
 
 typecheck: install
 	$(BIN)/mypy
 
 unit: install system-deps
-	$(BIN)/python -m kernel.trust.manifest --check .ai
+	$(BIN)/python -m kiwi_mcp.kernel.trust.manifest --check .ai
 	$(BIN)/pytest -q
 
 conformance: install
@@ -37,7 +37,7 @@ conformance: install
 test: lint typecheck unit conformance
 
 manifest: install
-	$(BIN)/python -m kernel.trust.manifest .ai
+	$(BIN)/python -m kiwi_mcp.kernel.trust.manifest .ai
 
 bench: install
 	for f in bench/bench_*.py; do $(BIN)/python $$f || exit 1; done

@@ -19,12 +19,18 @@ import tempfile
 import time
 from pathlib import Path
 
-from kernel.executor import Kernel
-from kernel.params import _problems, apply_defaults, check_config, validate_params, validator_for
-from kernel.parsers import _cache, parse_item
-from kernel.paths import system_space_root
-from kernel.settings import Settings
-from kernel.trust.capabilities import CapabilitySet
+from kiwi_mcp.kernel.core.params import (
+    _problems,
+    apply_defaults,
+    check_config,
+    validate_params,
+    validator_for,
+)
+from kiwi_mcp.kernel.core.parse import _cache, parse_item
+from kiwi_mcp.kernel.exec.kernel import Kernel
+from kiwi_mcp.kernel.store.paths import system_space_root
+from kiwi_mcp.kernel.store.settings import Settings
+from kiwi_mcp.kernel.trust.capabilities import CapabilitySet
 
 KIWI = str(Path(sys.executable).with_name("kiwi"))
 
@@ -149,7 +155,7 @@ def bench_parse() -> None:
 
 def _planned_runner(root: Path, env: dict[str, str]) -> tuple[list[str], dict[str, str], str]:
     """The exact argv, environment and stdin the kernel's chain runs for the ``noop`` tool."""
-    from kernel.executor import Kernel
+    from kiwi_mcp.kernel.exec.kernel import Kernel
 
     kernel = Kernel(Settings.from_environment(root, env=env))
     plan = asyncio.run(kernel.plan("noop", {}))

@@ -55,8 +55,8 @@ PLAN = json.loads(sys.argv[1])
 TOOL = types.Tool(name="execute", input_schema={"type": "object"})
 KERNEL = None
 if len(sys.argv) > 2:  # "kernel <project>": the same SDK server, calling Kiwi's kernel directly
-    from kernel.executor import Kernel
-    from kernel.settings import Settings
+    from kiwi_mcp.kernel.exec.kernel import Kernel
+    from kiwi_mcp.kernel.store.settings import Settings
 
     KERNEL = Kernel(Settings.from_environment(sys.argv[3]))
 
@@ -110,9 +110,9 @@ INITIALIZE = {
 
 def make_project(root: Path) -> dict[str, str]:
     """A project with one signed tool; returns the environment servers run in."""
-    from kernel.sign import sign_items
-    from kernel.trust.capabilities import CapabilitySet
-    from kernel.trust.keys import KeyStore
+    from kiwi_mcp.kernel.ops.sign import sign_items
+    from kiwi_mcp.kernel.trust.capabilities import CapabilitySet
+    from kiwi_mcp.kernel.trust.keys import KeyStore
 
     (root / "project" / ".ai" / "tools").mkdir(parents=True)
     (root / "project" / ".ai" / "tools" / "noop.py").write_text(NOOP)
@@ -131,7 +131,7 @@ def make_project(root: Path) -> dict[str, str]:
 
 
 def _contexts(root: Path, env: dict[str, str]) -> Any:
-    from kernel.mcp.contexts import ProjectContexts
+    from kiwi_mcp.kernel.faces.mcp.contexts import ProjectContexts
 
     return ProjectContexts(root / "project", env=env)
 

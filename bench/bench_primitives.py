@@ -35,8 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import httpx
 from httpx_sse import aconnect_sse
 
-from primitives import HttpSpec, NullSink, ProcessSpec, ReturnSink, run_process
-from primitives.http_client import HttpClient
+from kiwi_mcp.primitives import HttpSpec, NullSink, ProcessSpec, ReturnSink, run_process
+from kiwi_mcp.primitives.http_client import HttpClient
 from tests.support.http_server import LoopbackServer, Response
 
 Job = Callable[[], Awaitable[object]]

@@ -19,11 +19,11 @@ from collections.abc import Callable
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from kernel.trust import capabilities, globs, tokens
-from kernel.trust.capabilities import CapabilitySet, exec_capability, http_capability
-from kernel.trust.encoding import fingerprint
-from kernel.trust.policy import DEFAULT_CAPABILITIES
-from kernel.trust.tokens import mint, verify_token
+from kiwi_mcp.kernel.trust import capabilities, globs, tokens
+from kiwi_mcp.kernel.trust.capabilities import CapabilitySet, exec_capability, http_capability
+from kiwi_mcp.kernel.trust.encoding import fingerprint
+from kiwi_mcp.kernel.trust.policy import DEFAULT_CAPABILITIES
+from kiwi_mcp.kernel.trust.tokens import mint, verify_token
 
 NOW = 1_700_000_000.0
 

@@ -9,22 +9,22 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from kiwi_mcp.kernel._version import __version__ as __version__
 
 _EXPORTS = {
-    "CapabilitySet": "kernel.trust.capabilities",
-    "Chain": "kernel.chain",
-    "Directive": "kernel.items",
-    "ItemStore": "kernel.store",
-    "Kernel": "kernel.executor",
-    "KiwiError": "kernel.errors",
-    "Knowledge": "kernel.items",
-    "Settings": "kernel.settings",
-    "TemplateContext": "kernel.templating",
-    "Tool": "kernel.items",
-    "merge_configs": "kernel.merge",
-    "render": "kernel.templating",
-    "resolve_chain": "kernel.chain",
+    "CapabilitySet": "kiwi_mcp.kernel.trust.capabilities",
+    "Chain": "kiwi_mcp.kernel.core.chain",
+    "Directive": "kiwi_mcp.kernel.core.items",
+    "ItemStore": "kiwi_mcp.kernel.store.items",
+    "Kernel": "kiwi_mcp.kernel.exec.kernel",
+    "KiwiError": "kiwi_mcp.kernel.errors",
+    "Knowledge": "kiwi_mcp.kernel.core.items",
+    "Settings": "kiwi_mcp.kernel.store.settings",
+    "TemplateContext": "kiwi_mcp.kernel.core.templating",
+    "Tool": "kiwi_mcp.kernel.core.items",
+    "merge_configs": "kiwi_mcp.kernel.core.merge",
+    "render": "kiwi_mcp.kernel.core.templating",
+    "resolve_chain": "kiwi_mcp.kernel.core.chain",
 }
 
 __all__ = [
@@ -44,21 +44,21 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from kernel.chain import Chain, resolve_chain
-    from kernel.errors import KiwiError
-    from kernel.executor import Kernel
-    from kernel.items import Directive, Knowledge, Tool
-    from kernel.merge import merge_configs
-    from kernel.settings import Settings
-    from kernel.store import ItemStore
-    from kernel.templating import TemplateContext, render
-    from kernel.trust.capabilities import CapabilitySet
+    from kiwi_mcp.kernel.core.chain import Chain, resolve_chain
+    from kiwi_mcp.kernel.core.items import Directive, Knowledge, Tool
+    from kiwi_mcp.kernel.core.merge import merge_configs
+    from kiwi_mcp.kernel.core.templating import TemplateContext, render
+    from kiwi_mcp.kernel.errors import KiwiError
+    from kiwi_mcp.kernel.exec.kernel import Kernel
+    from kiwi_mcp.kernel.store.items import ItemStore
+    from kiwi_mcp.kernel.store.settings import Settings
+    from kiwi_mcp.kernel.trust.capabilities import CapabilitySet
 
 
 def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
-        raise AttributeError(f"module 'kernel' has no attribute {name!r}")
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value

@@ -2,7 +2,7 @@
 
 A capability is ``<resource>.<action>[:<scope>]``. A granted capability *covers* a wanted
 one when it names the same ``resource.action`` (or one that implies it, see
-``IMPLIES``) and its scope covers the wanted scope (see ``kernel.trust.globs``; no scope on
+``IMPLIES``) and its scope covers the wanted scope (see ``kiwi_mcp.kernel.trust.globs``; no scope on
 the granted side means any). Wanted scopes may themselves be globs, which is how a child
 token asks for less than its parent holds.
 """
@@ -16,8 +16,8 @@ from functools import lru_cache
 from typing import Final
 from urllib.parse import urlsplit
 
-from kernel.errors import ParseError
-from kernel.trust.globs import GlobSyntaxError, glob_covers, split_scope
+from kiwi_mcp.kernel.errors import ParseError
+from kiwi_mcp.kernel.trust.globs import GlobSyntaxError, glob_covers, split_scope
 
 __all__ = [
     "ACTIONS",

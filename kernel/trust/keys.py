@@ -1,6 +1,6 @@
 """Key material in the user space (SPEC §9.2, §9.3).
 
-Layout under the user space root (passed in; see ``kernel.paths.user_space_root``)::
+Layout under the user space root (passed in; see ``kiwi_mcp.kernel.store.paths.user_space_root``)::
 
     keys/signing_key.pem       the user's Ed25519 private key, PKCS8 PEM, mode 0600
     keys/signing_key.pub       its public key, SubjectPublicKeyInfo PEM
@@ -27,9 +27,9 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_public_key,
 )
 
-from kernel.errors import ItemNotFound, KeyMissing, KeyUnsafe, ParseError, UsageError
-from kernel.fileio import atomic_write, ensure_private_dir
-from kernel.trust.encoding import fingerprint
+from kiwi_mcp.kernel.errors import ItemNotFound, KeyMissing, KeyUnsafe, ParseError, UsageError
+from kiwi_mcp.kernel.store.fileio import atomic_write, ensure_private_dir
+from kiwi_mcp.kernel.trust.encoding import fingerprint
 
 __all__ = ["KeyStore", "TrustStore", "TrustedKey", "load_public_pem"]
 

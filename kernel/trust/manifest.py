@@ -5,7 +5,7 @@ at its root records the SHA-256 of every file, so a modified installation is cau
 
     {"files": {"tools/runtimes/python.yaml": "<sha256 hex>", ...}, "manifest_version": 1}
 
-Run ``python -m kernel.trust.manifest <root>`` to write it, ``--check`` to compare.
+Run ``python -m kiwi_mcp.kernel.trust.manifest <root>`` to write it, ``--check`` to compare.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
-from kernel.errors import IntegrityFailed, ParseError
-from kernel.fileio import atomic_write
+from kiwi_mcp.kernel.errors import IntegrityFailed, ParseError
+from kiwi_mcp.kernel.store.fileio import atomic_write
 
 __all__ = [
     "MANIFEST_NAME",
@@ -146,9 +146,9 @@ def check_tree(root: Path) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m kernel.trust.manifest [--check] <root>``; exit 0 ok, 1 out of date."""
+    """``python -m kiwi_mcp.kernel.trust.manifest [--check] <root>``; exit 0 ok, 1 out of date."""
     parser = argparse.ArgumentParser(
-        prog="python -m kernel.trust.manifest",
+        prog="python -m kiwi_mcp.kernel.trust.manifest",
         description="Write (or check) the system space's manifest.json.",
     )
     parser.add_argument("root", type=Path, help="the system space folder (e.g. .ai)")
@@ -170,7 +170,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(problem, file=sys.stderr)
     if problems:
         print(
-            f"{root / MANIFEST_NAME} is out of date; run 'python -m kernel.trust.manifest {root}'",
+            f"{root / MANIFEST_NAME} is out of date; "
+            f"run 'python -m kiwi_mcp.kernel.trust.manifest {root}'",
             file=sys.stderr,
         )
         return 1

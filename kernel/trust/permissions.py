@@ -2,7 +2,7 @@
 
 Each child element (``<read resource="filesystem" path="…"/>``, ``<http host="…"/>``, …)
 names one capability through the table ``_PERMISSIONS``; ``<capability value="…"/>`` gives
-one directly. Coverage of the result is ``kernel.trust.capabilities``' business.
+one directly. Coverage of the result is ``kiwi_mcp.kernel.trust.capabilities``' business.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from kernel.errors import ParseError
-from kernel.trust.capabilities import Capability
+from kiwi_mcp.kernel.errors import ParseError
+from kiwi_mcp.kernel.trust.capabilities import Capability
 
 __all__ = ["permissions_to_capabilities"]
 

@@ -15,8 +15,8 @@ from typing import Final
 
 import yaml
 
-from kernel.errors import ParseError
-from kernel.trust.capabilities import CapabilitySet
+from kiwi_mcp.kernel.errors import ParseError
+from kiwi_mcp.kernel.trust.capabilities import CapabilitySet
 
 __all__ = ["DEFAULT_CAPABILITIES", "POLICY_RELPATH", "POLICY_VERSION", "load_policy"]
 

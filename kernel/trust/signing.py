@@ -21,8 +21,8 @@ from typing import Any, Final, Literal
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from kernel.errors import IntegrityFailed, ParseError, SignatureMissing, SignatureUntrusted
-from kernel.trust.encoding import b64url_decode, b64url_encode, fingerprint
+from kiwi_mcp.kernel.errors import IntegrityFailed, ParseError, SignatureMissing, SignatureUntrusted
+from kiwi_mcp.kernel.trust.encoding import b64url_decode, b64url_encode, fingerprint
 
 __all__ = [
     "KINDS",

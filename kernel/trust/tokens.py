@@ -18,9 +18,9 @@ from typing import Any, Final
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from kernel.errors import ParseError, TokenInvalid
-from kernel.trust.capabilities import CapabilitySet
-from kernel.trust.encoding import b64url_decode, b64url_encode, canonical_json, fingerprint
+from kiwi_mcp.kernel.errors import ParseError, TokenInvalid
+from kiwi_mcp.kernel.trust.capabilities import CapabilitySet
+from kiwi_mcp.kernel.trust.encoding import b64url_decode, b64url_encode, canonical_json, fingerprint
 
 __all__ = ["CLOCK_SKEW_S", "TOKEN_VERSION", "CapabilityToken", "mint", "verify_token"]
 

@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from kernel.executor import Kernel
-from kernel.filecache import SETTLE_NS
-from kernel.settings import Settings
+from kiwi_mcp.kernel.exec.kernel import Kernel
+from kiwi_mcp.kernel.store.files import SETTLE_NS
+from kiwi_mcp.kernel.store.settings import Settings
 from tests.cli.conftest import Project
 
 TOOL = '''"""Echo."""

@@ -21,11 +21,11 @@ from pathlib import Path
 
 import pytest
 
-from kernel.errors import KiwiError
-from kernel.executor import Kernel
-from kernel.filecache import SETTLE_NS
-from kernel.planning import Plan
-from kernel.settings import Settings
+from kiwi_mcp.kernel.errors import KiwiError
+from kiwi_mcp.kernel.exec.kernel import Kernel
+from kiwi_mcp.kernel.exec.plan import Plan
+from kiwi_mcp.kernel.store.files import SETTLE_NS
+from kiwi_mcp.kernel.store.settings import Settings
 from tests.cli.conftest import Project
 
 TOOL = '''"""Echo, with an env value and a helper file."""

@@ -219,7 +219,7 @@ def test_help_does_not_import_the_mcp_sdk_or_httpx(project: Project) -> None:
     import sys
 
     code = (
-        "import sys\nfrom kernel.cli.main import main\n"
+        "import sys\nfrom kiwi_mcp.kernel.faces.cli.main import main\n"
         "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
         "heavy = [m for m in ('mcp', 'httpx', 'jsonschema', 'cryptography') if m in sys.modules]\n"
         "sys.stderr.write(repr(heavy))\n"

@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 import yaml
 
-from kernel.errors import KiwiError
-from kernel.executor import Kernel
-from kernel.paths import system_space_root
-from kernel.settings import Settings
-from kernel.trust.capabilities import CapabilitySet
-from kernel.trust.manifest import write_manifest
+from kiwi_mcp.kernel.errors import KiwiError
+from kiwi_mcp.kernel.exec.kernel import Kernel
+from kiwi_mcp.kernel.store.paths import system_space_root
+from kiwi_mcp.kernel.store.settings import Settings
+from kiwi_mcp.kernel.trust.capabilities import CapabilitySet
+from kiwi_mcp.kernel.trust.manifest import write_manifest
 
 CASES = sorted((Path(__file__).parent.parent / "fixtures" / "chains").glob("*.yaml"))
 ALL_CAPS = CapabilitySet.from_strings(

@@ -7,7 +7,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kernel.merge import merge_configs, merge_into
+from kiwi_mcp.kernel.core.merge import merge_configs, merge_into
 
 scalars = st.one_of(st.integers(), st.text(max_size=3), st.booleans())
 leaves = st.one_of(scalars, st.lists(scalars, max_size=3))

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-import kernel
-from kernel.errors import ParseError
-from kernel.items import Directive, Knowledge, Tool
-from kernel.parsers import parse_item
+from kiwi_mcp import kernel
+from kiwi_mcp.kernel.core.items import Directive, Knowledge, Tool
+from kiwi_mcp.kernel.core.parse import parse_item
+from kiwi_mcp.kernel.errors import ParseError
 
 DIRECTIVE = b"""<!-- kiwi:signed:v1:2026-01-01T00:00:00Z:aa:bb:cc -->
 # Summarise docs

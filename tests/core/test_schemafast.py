@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
-from kernel.errors import ConfigInvalid, ParamsInvalid, ParseError
-from kernel.params import check_config, validate_params
-from kernel.schemafast import compile_schema
+from kiwi_mcp.kernel.core.params import check_config, validate_params
+from kiwi_mcp.kernel.core.schemafast import compile_schema
+from kiwi_mcp.kernel.errors import ConfigInvalid, ParamsInvalid, ParseError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -363,14 +363,16 @@ def _fresh_python(code: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_importing_the_params_module_does_not_import_jsonschema() -> None:
-    done = _fresh_python("import kernel.params, sys; assert 'jsonschema' not in sys.modules")
+    done = _fresh_python(
+        "import kiwi_mcp.kernel.core.params, sys; assert 'jsonschema' not in sys.modules"
+    )
     assert done.returncode == 0, done.stderr
 
 
 def test_validating_good_params_and_config_does_not_import_jsonschema() -> None:
     code = (
         "import sys\n"
-        "from kernel.params import check_config, validate_params\n"
+        "from kiwi_mcp.kernel.core.params import check_config, validate_params\n"
         "schema = {'type': 'object', 'properties': {'n': {'type': 'integer', 'default': 1}},"
         " 'additionalProperties': False}\n"
         "assert validate_params(schema, {}, tool_id='t', label='t.yaml') == {'n': 1}\n"
@@ -400,7 +402,7 @@ def test_schemas_built_per_call_are_each_held_to_their_own_rules() -> None:
 
 
 def test_every_mcp_input_schema_is_in_the_compiled_subset() -> None:
-    from kernel.mcp.schemas import TOOL_SPECS
+    from kiwi_mcp.kernel.faces.mcp.schemas import TOOL_SPECS
 
     for tool in TOOL_SPECS:
         assert compile_schema(dict(tool.input_schema)) is not None, tool.name

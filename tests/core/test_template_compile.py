@@ -8,8 +8,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kernel.errors import TemplateError
-from kernel.templating import TemplateContext, Templated, compile_template
+from kiwi_mcp.kernel.core.templating import TemplateContext, Templated, compile_template
+from kiwi_mcp.kernel.errors import TemplateError
 
 _EXPRESSIONS = [
     "params.city",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from kernel.errors import TemplateError
-from kernel.templating import TemplateContext, bind_link, env_names, render
+from kiwi_mcp.kernel.core.templating import TemplateContext, bind_link, env_names, render
+from kiwi_mcp.kernel.errors import TemplateError
 
 CTX = TemplateContext(
     params={"city": "Oslo", "n": 3, "tags": ["a"], "deep": {"x": {"y": 1}}},

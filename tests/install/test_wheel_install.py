@@ -85,6 +85,47 @@ def _kiwi(
     )
 
 
+def test_the_wheel_installs_one_namespace_and_no_top_level_kernel_or_primitives(
+    installed: Path, tmp_path: Path
+) -> None:
+    python = str(installed / "bin" / "python")
+    site = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    top = sorted(p.name for p in Path(site).iterdir() if not p.name.endswith((".pth", "-info")))
+    assert top == ["kiwi_mcp"]
+    probe = subprocess.run(
+        [
+            python,
+            "-c",
+            "import importlib.util as u, kiwi_mcp.kernel, kiwi_mcp.primitives; "
+            "print(u.find_spec('kernel'), u.find_spec('primitives'))",
+        ],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    assert probe.stdout.split() == ["None", "None"]
+    for argv in (
+        [python, "-m", "kiwi_mcp", "--version"],
+        [str(installed / "bin" / "kiwi"), "--version"],
+    ):
+        done = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        assert (done.returncode, done.stdout.strip()) == (0, "kiwi 0.1.0"), done.stderr
+    served = subprocess.run(
+        [str(installed / "bin" / "kiwi-mcp"), "--help"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert served.returncode == 0 and served.stdout.startswith("usage: kiwi serve"), served.stderr
+
+
 def test_the_installed_package_runs_chains_from_another_folder(
     installed: Path, tmp_path: Path
 ) -> None:
@@ -100,8 +141,9 @@ def test_the_installed_package_runs_chains_from_another_folder(
         [
             str(installed / "bin" / "python"),
             "-c",
-            "import kernel, kernel.paths; print(kernel.__file__); "
-            "print(kernel.paths.system_space_root())",
+            "import kiwi_mcp.kernel, kiwi_mcp.kernel.store.paths; "
+            "print(kiwi_mcp.kernel.__file__); "
+            "print(kiwi_mcp.kernel.store.paths.system_space_root())",
         ],
         cwd=elsewhere,
         env=env,

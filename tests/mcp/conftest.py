@@ -22,8 +22,8 @@ from typing import IO, Any
 import pytest
 from mcp import StdioServerParameters
 
-from kernel.mcp.contexts import ProjectContexts
-from kernel.trust.keys import KeyStore
+from kiwi_mcp.kernel.faces.mcp.contexts import ProjectContexts
+from kiwi_mcp.kernel.trust.keys import KeyStore
 from tests.support.http_server import http_server
 
 __all__ = ["McpProject", "ServedHttp", "http_server", "mcp_project", "served_http"]
@@ -137,8 +137,8 @@ class McpProject:
 
     def sign_all(self) -> None:
         """Sign every project item with the user's key (what 'kiwi sign <kind> "**"' does)."""
-        from kernel.sign import sign_items
-        from kernel.trust.capabilities import CapabilitySet
+        from kiwi_mcp.kernel.ops.sign import sign_items
+        from kiwi_mcp.kernel.trust.capabilities import CapabilitySet
 
         kernel = self.contexts().kernel()
         caps = CapabilitySet.from_strings(

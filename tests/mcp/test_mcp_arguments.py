@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from kernel.errors import ParamsInvalid, TemplateError, UsageError
-from kernel.items import Directive, DirectiveInput
-from kernel.mcp.arguments import check_arguments
-from kernel.mcp.inline import directive_data, render_instructions
-from kernel.mcp.schemas import TOOL_SPECS, tool_spec
+from kiwi_mcp.kernel.core.directives import directive_data, render_instructions
+from kiwi_mcp.kernel.core.items import Directive, DirectiveInput
+from kiwi_mcp.kernel.errors import ParamsInvalid, TemplateError, UsageError
+from kiwi_mcp.kernel.faces.mcp.arguments import check_arguments
+from kiwi_mcp.kernel.faces.mcp.schemas import TOOL_SPECS, tool_spec
 
 
 def spec(name: str) -> Any:

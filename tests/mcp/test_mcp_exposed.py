@@ -15,8 +15,8 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp.shared.exceptions import MCPError
 
-from kernel.mcp.exposed import expose_tools
-from kernel.mcp.server import build_server
+from kiwi_mcp.kernel.faces.mcp.exposed import expose_tools
+from kiwi_mcp.kernel.faces.mcp.server import build_server
 from tests.mcp.conftest import GREET, KIWI, McpProject, envelope_of
 
 FAIL = '''\

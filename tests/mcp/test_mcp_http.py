@@ -9,7 +9,7 @@ import httpx
 import pytest
 from mcp import Client
 
-from kernel.mcp.transports import security_settings
+from kiwi_mcp.kernel.faces.mcp.transports import security_settings
 from tests.mcp.conftest import ServedHttp, envelope_of
 from tests.support.http_server import LoopbackServer, Response
 

@@ -16,8 +16,8 @@ import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
 
-from kernel.mcp.contexts import ProjectContexts
-from kernel.mcp.server import build_server
+from kiwi_mcp.kernel.faces.mcp.contexts import ProjectContexts
+from kiwi_mcp.kernel.faces.mcp.server import build_server
 from tests.mcp.conftest import GREET, McpProject, envelope_of
 
 

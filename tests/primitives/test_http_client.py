@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from primitives import (
+from kiwi_mcp.primitives import (
     NO_BODY,
     HttpResult,
     HttpSpec,
@@ -21,7 +21,7 @@ from primitives import (
     PrimitiveTimeout,
     RetryPolicy,
 )
-from primitives.http_client import HttpClient
+from kiwi_mcp.primitives.http_client import HttpClient
 from tests.support.http_server import LoopbackServer, Pause, RecordedRequest, Response
 
 T = TypeVar("T")

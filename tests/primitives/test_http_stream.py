@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from primitives import (
+from kiwi_mcp.primitives import (
     FileSink,
     HttpSpec,
     NullSink,
@@ -22,7 +22,7 @@ from primitives import (
     ReturnSink,
     Sink,
 )
-from primitives.http_client import HttpClient
+from kiwi_mcp.primitives.http_client import HttpClient
 from tests.support.http_server import LoopbackServer, Pause, Response
 
 FIXTURES = Path(__file__).parent / "fixtures" / "sse"

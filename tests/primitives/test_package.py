@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-import primitives
+from kiwi_mcp import primitives
 
 PACKAGE = Path(primitives.__file__).parent
 ROOT = PACKAGE.parent
@@ -37,13 +37,15 @@ def test_the_public_names_are_pinned_and_sorted() -> None:
 
 
 def test_an_unknown_name_is_an_attribute_error() -> None:
-    with pytest.raises(AttributeError, match="module 'primitives' has no attribute 'Nope'"):
+    with pytest.raises(
+        AttributeError, match=r"module 'kiwi_mcp\.primitives' has no attribute 'Nope'"
+    ):
         primitives.Nope  # noqa: B018
 
 
 def test_importing_primitives_does_not_import_httpx_until_the_client_is_used() -> None:
     code = (
-        "import sys, primitives\n"
+        "import sys\nfrom kiwi_mcp import primitives\n"
         "before = 'httpx' in sys.modules\n"
         "primitives.HttpClient\n"
         "print(before, 'httpx' in sys.modules)\n"
@@ -76,12 +78,12 @@ def test_no_primitive_module_imports_the_kernel() -> None:
         f"{path.relative_to(ROOT)}: {name}"
         for path in sources
         for name in _imported_modules(path)
-        if name == "kernel" or name.startswith("kernel.")
+        if name.split(".")[:2] == ["kiwi_mcp", "kernel"] or name.split(".")[0] == "kernel"
     ]
     assert offenders == []
 
 
 def test_the_import_check_would_catch_a_kernel_import(tmp_path: Path) -> None:
     sample = tmp_path / "bad.py"
-    sample.write_text("from kernel.errors import KiwiError\nimport kernel\n")
-    assert _imported_modules(sample) == ["kernel.errors", "kernel"]
+    sample.write_text("from kiwi_mcp.kernel.errors import KiwiError\nimport kernel\n")
+    assert _imported_modules(sample) == ["kiwi_mcp.kernel.errors", "kernel"]

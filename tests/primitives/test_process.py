@@ -14,7 +14,13 @@ from typing import Any
 
 import pytest
 
-from primitives import PrimitiveError, PrimitiveTimeout, ProcessResult, ProcessSpec, run_process
+from kiwi_mcp.primitives import (
+    PrimitiveError,
+    PrimitiveTimeout,
+    ProcessResult,
+    ProcessSpec,
+    run_process,
+)
 
 PATH_ONLY = {"PATH": "/usr/bin:/bin"}
 SH = shutil.which("sh") or "/bin/sh"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from primitives import FileSink, NullSink, PrimitiveError, ReturnSink, Sink
+from kiwi_mcp.primitives import FileSink, NullSink, PrimitiveError, ReturnSink, Sink
 
 
 def test_every_sink_satisfies_the_sink_protocol(tmp_path: Path) -> None:

@@ -8,7 +8,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from primitives import NO_BODY, HttpSpec, PrimitiveError, ProcessResult, ProcessSpec, RetryPolicy
+from kiwi_mcp.primitives import (
+    NO_BODY,
+    HttpSpec,
+    PrimitiveError,
+    ProcessResult,
+    ProcessSpec,
+    RetryPolicy,
+)
 
 texts = st.text(st.characters(codec="utf-8", exclude_characters="\0"), max_size=20)
 names = st.text(st.sampled_from("ABCXYZ_0123"), min_size=1, max_size=8)

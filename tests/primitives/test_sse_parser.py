@@ -11,7 +11,7 @@ from httpx_sse._decoders import SSEDecoder, SSELineDecoder
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from primitives.sse import SseParser, SseState, is_error, parse_data
+from kiwi_mcp.primitives.sse import SseParser, SseState, is_error, parse_data
 
 Events = list[dict[str, Any]]
 

@@ -15,10 +15,15 @@ from keyring.backend import KeyringBackend as KeyringBase
 from keyring.backends import fail
 from keyring.errors import PasswordDeleteError
 
-from kernel.errors import AuthRequired, ItemNotFound, KiwiError, UsageError
-from kernel.services.auth import AuthRecord, AuthStore, ServiceStatus, open_auth_store
-from kernel.services.credentials import FileBackend, KeyringBackend, select_backend
-from primitives.http_client import HttpClient
+from kiwi_mcp.kernel.errors import AuthRequired, ItemNotFound, KiwiError, UsageError
+from kiwi_mcp.kernel.services.auth.backends import FileBackend, KeyringBackend, select_backend
+from kiwi_mcp.kernel.services.auth.store import (
+    AuthRecord,
+    AuthStore,
+    ServiceStatus,
+    open_auth_store,
+)
+from kiwi_mcp.primitives.http_client import HttpClient
 from tests.support.http_server import LoopbackServer, Response
 
 ACCESS = "acc-0123456789abcdef"

@@ -13,20 +13,20 @@ from pathlib import Path
 
 import pytest
 
-from kernel.cli.auth_cmds import add_parsers
-from kernel.cli.base import CliContext
-from kernel.errors import KiwiError
-from kernel.services.auth import AuthStore
-from kernel.services.credentials import FileBackend
+from kiwi_mcp.kernel.errors import KiwiError
+from kiwi_mcp.kernel.faces.cli.auth_cmds import add_parsers
+from kiwi_mcp.kernel.faces.cli.base import CliContext
+from kiwi_mcp.kernel.services.auth.backends import FileBackend
+from kiwi_mcp.kernel.services.auth.store import AuthStore
 
 ACCESS = "cli-access-token-0001"
 REFRESH = "cli-refresh-token-0001"
 
 MAIN = """
 import argparse, sys
-from kernel.cli.auth_cmds import add_parsers
-from kernel.cli.base import CliContext
-from kernel.errors import KiwiError
+from kiwi_mcp.kernel.faces.cli.auth_cmds import add_parsers
+from kiwi_mcp.kernel.faces.cli.base import CliContext
+from kiwi_mcp.kernel.errors import KiwiError
 
 parser = argparse.ArgumentParser(prog="kiwi")
 add_parsers(parser.add_subparsers(dest="command"))

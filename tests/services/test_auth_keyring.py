@@ -26,8 +26,8 @@ from pathlib import Path
 
 import keyring
 
-from kernel.services.auth import AuthRecord, open_auth_store
-from primitives.http_client import HttpClient
+from kiwi_mcp.kernel.services.auth.store import AuthRecord, open_auth_store
+from kiwi_mcp.primitives.http_client import HttpClient
 
 token_url, user_space, choice = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
 
@@ -131,7 +131,7 @@ FALLBACK_CHILD = """
 import json, os, stat, sys
 from pathlib import Path
 
-from kernel.services.auth import AuthRecord, open_auth_store
+from kiwi_mcp.kernel.services.auth.store import AuthRecord, open_auth_store
 
 user_space = Path(sys.argv[1])
 store = open_auth_store(user_space, backend="auto")

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kernel.canonical import canonical_hash, canonical_json
+from kiwi_mcp.kernel.core.canonical import canonical_hash, canonical_json
 
 
 def test_the_rfc_8785_example_serialises_to_the_published_bytes() -> None:

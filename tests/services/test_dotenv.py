@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from kernel.errors import ParseError
-from kernel.services.dotenv import parse_dotenv
+from kiwi_mcp.kernel.errors import ParseError
+from kiwi_mcp.kernel.services.env.dotenv import parse_dotenv
 
 
 def test_the_documented_forms_parse_to_their_values() -> None:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from kernel.errors import ConfigInvalid, ParseError, TemplateError
-from kernel.services.env import EnvConfig, EnvResolver, read_text_or_none
+from kiwi_mcp.kernel.errors import ConfigInvalid, ParseError, TemplateError
+from kiwi_mcp.kernel.services.env.resolver import EnvConfig, EnvResolver, read_text_or_none
 
 HOST = {
     "PATH": "/usr/bin:/bin",

@@ -8,9 +8,13 @@ from typing import Any
 
 import pytest
 
-from kernel.errors import ExecutionFailed
-from kernel.services.env import read_text_or_none
-from kernel.services.interpreters import FoundInterpreter, InterpreterFinder, InterpreterSpec
+from kiwi_mcp.kernel.errors import ExecutionFailed
+from kiwi_mcp.kernel.services.env.interpreters import (
+    FoundInterpreter,
+    InterpreterFinder,
+    InterpreterSpec,
+)
+from kiwi_mcp.kernel.services.env.resolver import read_text_or_none
 
 
 def _exe(path: Path) -> Path:

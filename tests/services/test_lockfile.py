@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from kernel.errors import InvalidId, LockfileError
-from kernel.services.lockfile import (
+from kiwi_mcp.kernel.errors import InvalidId, LockfileError
+from kiwi_mcp.kernel.services.lockfiles.store import (
     Drift,
     LockedLink,
     Lockfile,

@@ -11,7 +11,7 @@ import time
 from multiprocessing.synchronize import Barrier, Event
 from pathlib import Path
 
-from kernel.services.lockfile import LockedLink, Lockfile, LockfileStore
+from kiwi_mcp.kernel.services.lockfiles.store import LockedLink, Lockfile, LockfileStore
 
 FORK = multiprocessing.get_context("fork")
 

@@ -8,7 +8,7 @@ from urllib.parse import quote
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from kernel.redact import Redactor
+from kiwi_mcp.kernel.core.redact import Redactor
 
 
 def test_every_occurrence_of_a_secret_in_text_becomes_three_stars() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from kernel.filecache import SETTLE_NS, FileCache
+from kiwi_mcp.kernel.store.files import SETTLE_NS, FileCache
 
 
 def _settle() -> None:

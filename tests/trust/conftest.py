@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from kernel.trust.encoding import fingerprint
+from kiwi_mcp.kernel.trust.encoding import fingerprint
 
 
 @pytest.fixture(scope="session")

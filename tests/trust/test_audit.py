@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from kernel.trust.audit import GENESIS, AuditLog, params_digest
+from kiwi_mcp.kernel.trust.audit.log import GENESIS, AuditLog, params_digest
 
 REPO = Path(__file__).resolve().parents[2]
 DAY1 = 1_735_689_600.0  # 2025-01-01T00:00:00Z
@@ -191,7 +191,7 @@ def test_params_digest_is_the_hash_of_canonical_json() -> None:
 WRITER = """
 import sys, time
 from pathlib import Path
-from kernel.trust.audit import AuditLog
+from kiwi_mcp.kernel.trust.audit.log import AuditLog
 log = AuditLog(Path(sys.argv[1]), time.time)
 for i in range(int(sys.argv[2])):
     log.append({"writer": sys.argv[3], "i": i, "pad": "x" * 300})
@@ -277,13 +277,13 @@ def test_close_waits_for_the_background_fsync(tmp_path: Path) -> None:
     for i in range(50):
         log.append({"n": i})
     log.close()
-    from kernel.trust.syncer import SYNCER
+    from kiwi_mcp.kernel.trust.audit.syncer import SYNCER
 
     assert not SYNCER._pending and not SYNCER._busy
 
 
 def test_the_syncer_keeps_a_path_pending_until_its_fsync(tmp_path: Path) -> None:
-    from kernel.trust.syncer import Syncer
+    from kiwi_mcp.kernel.trust.audit.syncer import Syncer
 
     syncer, path = Syncer(), tmp_path / "2025-01-01.jsonl"
     path.write_bytes(b"{}\n")

@@ -23,10 +23,10 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from kernel.trust.audit import AuditLog
-from kernel.trust.audit_writer import ChainWriter
-from kernel.trust.encoding import canonical_json
-from kernel.trust.syncer import SYNCER
+from kiwi_mcp.kernel.trust.audit.log import AuditLog
+from kiwi_mcp.kernel.trust.audit.syncer import SYNCER
+from kiwi_mcp.kernel.trust.audit.writer import ChainWriter
+from kiwi_mcp.kernel.trust.encoding import canonical_json
 
 REPO = Path(__file__).resolve().parents[2]
 DAY1 = 1_735_689_600.0  # 2025-01-01T00:00:00Z
@@ -35,7 +35,7 @@ DAY2 = DAY1 + 86_400
 WRITER = """
 import sys, time
 from pathlib import Path
-from kernel.trust.audit import AuditLog
+from kiwi_mcp.kernel.trust.audit.log import AuditLog
 log = AuditLog(Path(sys.argv[1]), time.time)
 print("ready", flush=True)
 sys.stdin.readline()

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from kernel.errors import ParseError
-from kernel.trust.capabilities import (
+from kiwi_mcp.kernel.errors import ParseError
+from kiwi_mcp.kernel.trust.capabilities import (
     Capability,
     CapabilitySet,
     covers,

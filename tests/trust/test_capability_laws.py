@@ -8,8 +8,8 @@ from fnmatch import fnmatchcase
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kernel.trust.capabilities import CapabilitySet, covers
-from kernel.trust.globs import glob_covers
+from kiwi_mcp.kernel.trust.capabilities import CapabilitySet, covers
+from kiwi_mcp.kernel.trust.globs import glob_covers
 
 PATH_PARTS = ["a", "b", "ab", "ba", "*", "a*", "*b", "**"]
 CONCRETE_PARTS = ["a", "b", "ab", "ba", "aab"]

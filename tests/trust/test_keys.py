@@ -9,9 +9,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from kernel.errors import ItemNotFound, KiwiError, ParseError, UsageError
-from kernel.trust.encoding import fingerprint
-from kernel.trust.keys import KeyStore, TrustStore
+from kiwi_mcp.kernel.errors import ItemNotFound, KiwiError, ParseError, UsageError
+from kiwi_mcp.kernel.trust.encoding import fingerprint
+from kiwi_mcp.kernel.trust.keys import KeyStore, TrustStore
 
 
 def _mode(path: Path) -> int:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from kernel.errors import IntegrityFailed, ParseError
-from kernel.trust.manifest import (
+from kiwi_mcp.kernel.errors import IntegrityFailed, ParseError
+from kiwi_mcp.kernel.trust.manifest import (
     build_manifest,
     check_file,
     check_tree,
@@ -97,7 +97,7 @@ def test_check_tree_names_stale_missing_and_extra_files(tmp_path: Path) -> None:
 
 def _script(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "kernel.trust.manifest", *args],
+        [sys.executable, "-m", "kiwi_mcp.kernel.trust.manifest", *args],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -116,4 +116,4 @@ def test_the_script_writes_then_checks_and_fails_when_out_of_date(tmp_path: Path
     stale = _script("--check", str(root))
     assert stale.returncode == 1
     assert "stale: directives/a.md" in stale.stderr
-    assert "is out of date; run 'python -m kernel.trust.manifest" in stale.stderr
+    assert "is out of date; run 'python -m kiwi_mcp.kernel.trust.manifest" in stale.stderr

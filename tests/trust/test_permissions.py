@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from kernel.errors import ParseError
-from kernel.trust.permissions import permissions_to_capabilities
+from kiwi_mcp.kernel.errors import ParseError
+from kiwi_mcp.kernel.trust.permissions import permissions_to_capabilities
 
 
 @pytest.mark.parametrize(

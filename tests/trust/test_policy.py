@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from kernel.errors import ParseError
-from kernel.trust.policy import DEFAULT_CAPABILITIES, load_policy
+from kiwi_mcp.kernel.errors import ParseError
+from kiwi_mcp.kernel.trust.policy import DEFAULT_CAPABILITIES, load_policy
 
 
 def _write(root: Path, text: str) -> Path:

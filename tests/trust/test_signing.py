@@ -11,9 +11,9 @@ from typing import Literal
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from kernel.errors import IntegrityFailed, ParseError, SignatureMissing, SignatureUntrusted
-from kernel.trust.encoding import b64url_decode, fingerprint
-from kernel.trust.signing import content_hash, sign_item, split_signature, verify_item
+from kiwi_mcp.kernel.errors import IntegrityFailed, ParseError, SignatureMissing, SignatureUntrusted
+from kiwi_mcp.kernel.trust.encoding import b64url_decode, fingerprint
+from kiwi_mcp.kernel.trust.signing import content_hash, sign_item, split_signature, verify_item
 
 NOW = datetime(2025, 3, 4, 5, 6, 7, tzinfo=UTC)
 POLICIES: tuple[Literal["signed", "hash"], ...] = ("signed", "hash")

@@ -11,9 +11,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kernel.errors import ParseError, TokenInvalid
-from kernel.trust.encoding import b64url_decode, b64url_encode, canonical_json, fingerprint
-from kernel.trust.tokens import CLOCK_SKEW_S, CapabilityToken, mint, verify_token
+from kiwi_mcp.kernel.errors import ParseError, TokenInvalid
+from kiwi_mcp.kernel.trust.encoding import b64url_decode, b64url_encode, canonical_json, fingerprint
+from kiwi_mcp.kernel.trust.tokens import CLOCK_SKEW_S, CapabilityToken, mint, verify_token
 
 NOW = 1_700_000_000.0
 ROOT_CAPS = ["fs.read:src/**", "net.http:*.example.test", "tool.execute:llm/*"]

@@ -13,10 +13,10 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from kernel.cli.base import CliContext
-from kernel.cli.trust_cmds import add_parsers
-from kernel.trust.audit import AuditLog
-from kernel.trust.encoding import fingerprint
+from kiwi_mcp.kernel.faces.cli.base import CliContext
+from kiwi_mcp.kernel.faces.cli.trust_cmds import add_parsers
+from kiwi_mcp.kernel.trust.audit.log import AuditLog
+from kiwi_mcp.kernel.trust.encoding import fingerprint
 
 
 def kiwi(argv: Sequence[str]) -> tuple[int, str, str]:

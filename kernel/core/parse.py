@@ -1,0 +1,285 @@
+"""Built-in, trusted parsers for every item format (SPEC §4).
+
+None of them executes an item: YAML goes through the safe (C) loader, Python tools are read
+with ``ast`` and ``ast.literal_eval``, shell/JS headers are YAML in comments, directives are
+Markdown with one XML metadata block, knowledge is front matter plus a body. Parsed items
+are memoized by the SHA-256 of the bytes read, so an unchanged file is parsed once.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import re
+import xml.etree.ElementTree as ET
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any
+
+import yaml
+
+from kiwi_mcp.kernel.core.ids import Kind
+from kiwi_mcp.kernel.core.items import (
+    Directive,
+    DirectiveInput,
+    Item,
+    Knowledge,
+    SourceFormat,
+    Tool,
+)
+from kiwi_mcp.kernel.errors import ParseError
+
+__all__ = ["parse_item", "strip_signature_line"]
+
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+_PY_FIELDS = {
+    "__version__": "version",
+    "__tool_type__": "tool_type",
+    "__executor_id__": "executor_id",
+    "__description__": "description",
+    "PARAMETERS": "parameters",
+    "CONFIG": "config",
+    "CONFIG_SCHEMA": "config_schema",
+    "REQUIRES": "requires",
+    "SECRETS": "secrets",
+    "AUTH": "auth",
+    "ENV_CONFIG": "env_config",
+    "MUTATES_STATE": "mutates_state",
+    "FILES": "files",
+    "DEPENDENCIES": "dependencies",
+}
+_XML_BLOCK = re.compile(r"^```xml[ \t]*\n(.*?)^```[ \t]*$", re.DOTALL | re.MULTILINE)
+_CACHE_SIZE = 4096
+_cache: OrderedDict[tuple[str, str, str, str], Item] = OrderedDict()
+
+
+def strip_signature_line(text: str) -> str:
+    """Drop the ``kiwi:signed`` line (first line, or second after a shebang), if any."""
+    lines = text.split("\n")
+    index = 1 if lines and lines[0].startswith("#!") else 0
+    # the marker follows the comment opener: "# ", "// " or "<!-- "
+    if index < len(lines) and "kiwi:signed:" in lines[index][:20]:
+        del lines[index]
+    return "\n".join(lines)
+
+
+def parse_item(
+    kind: Kind, item_id: str, ext: str, data: bytes, label: str, *, sha256: str | None = None
+) -> Item:
+    """Parse one item's bytes into its record.
+
+    ``label`` names the file in errors (e.g. ``project:tools/weather.yaml``); ``sha256``
+    is the bytes' digest when the caller already has it.
+
+    Raises:
+        ParseError: the file is not valid for its format; the message names file, line, field.
+    """
+    key = (kind, item_id, ext, sha256 or hashlib.sha256(data).hexdigest())
+    cached = _cache.get(key)
+    if cached is not None:
+        _cache.move_to_end(key)
+        return cached
+    text = strip_signature_line(_decode(data, label))
+    item: Item
+    if kind == "tool":
+        item = _parse_tool(item_id, ext, text, label)
+    elif kind == "directive":
+        item = _parse_directive(item_id, text, label)
+    else:
+        item = _parse_knowledge(item_id, text, label)
+    _cache[key] = item
+    if len(_cache) > _CACHE_SIZE:
+        _cache.popitem(last=False)
+    return item
+
+
+def _decode(data: bytes, label: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ParseError(f"{label}: not UTF-8 text (byte {exc.start})", at=label) from None
+
+
+def _parse_tool(item_id: str, ext: str, text: str, label: str) -> Tool:
+    fmt: SourceFormat
+    if ext in (".yaml", ".yml"):
+        fields, fmt = _yaml_mapping(text, label), "yaml"
+    elif ext == ".py":
+        fields, fmt = _python_fields(text, label), "python"
+    elif ext == ".sh":
+        fields, fmt = _header_fields(text, "#", label), "shell"
+    elif ext == ".js":
+        fields, fmt = _header_fields(text, "//", label), "js"
+    else:
+        raise ParseError(f"{label}: unknown tool extension {ext!r}", at=label)
+    return Tool.from_mapping(fields, item_id=item_id, label=label, source_format=fmt)
+
+
+def _yaml_mapping(text: str, label: str, *, line_offset: int = 0) -> dict[str, Any]:
+    try:
+        value = yaml.load(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1 + line_offset}: " if mark is not None else ""
+        raise ParseError(
+            f"{label}: {where}invalid YAML: {exc.problem or exc.context}",
+            at=label,
+            hint="Fix the YAML syntax at that line.",
+        ) from None
+    except yaml.YAMLError as exc:
+        raise ParseError(f"{label}: invalid YAML: {exc}", at=label) from None
+    if value is None:
+        value = {}
+    if not isinstance(value, dict):
+        raise ParseError(f"{label}: the document must be a mapping of fields", at=label)
+    return value
+
+
+def _python_fields(text: str, label: str) -> dict[str, Any]:
+    try:
+        module = ast.parse(text, filename=label)
+    except SyntaxError as exc:
+        raise ParseError(
+            f"{label}: line {exc.lineno}: Python syntax error: {exc.msg}", at=label
+        ) from None
+    fields: dict[str, Any] = {}
+    doc = ast.get_docstring(module)
+    if doc:
+        fields["description"] = doc.strip().splitlines()[0]
+    for node in module.body:
+        targets: list[ast.expr]
+        if isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets, value = [node.target], node.value
+        else:
+            continue
+        for target in targets:
+            if not isinstance(target, ast.Name) or target.id not in _PY_FIELDS:
+                continue
+            try:
+                fields[_PY_FIELDS[target.id]] = ast.literal_eval(value)
+            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                raise ParseError(
+                    f"{label}: line {node.lineno}: {target.id} must be a literal "
+                    "(strings, numbers, lists, dicts, True/False/None)",
+                    at=label,
+                    hint="Tool metadata is read without running the file; "
+                    "replace the expression with its literal value.",
+                ) from None
+    return fields
+
+
+def _header_fields(text: str, prefix: str, label: str) -> dict[str, Any]:
+    lines = text.split("\n")
+    start = 1 if lines and lines[0].startswith("#!") else 0
+    marker = f"{prefix} kiwi:"
+    if start >= len(lines) or lines[start].rstrip() != marker:
+        raise ParseError(
+            f"{label}: line {start + 1}: expected the metadata header {marker!r}",
+            at=label,
+            hint=f"Start the file (after any shebang) with '{marker}' followed by "
+            f"'{prefix} key: value' comment lines.",
+        )
+    body: list[str] = []
+    for line in lines[start + 1 :]:
+        if not line.startswith(prefix):
+            break
+        content = line[len(prefix) :]
+        body.append(content[1:] if content.startswith(" ") else content)
+    return _yaml_mapping("\n".join(body), label, line_offset=start + 1)
+
+
+def _parse_directive(item_id: str, text: str, label: str) -> Directive:
+    found = _XML_BLOCK.search(text)
+    if found is None:
+        raise ParseError(
+            f"{label}: no ```xml metadata block found",
+            at=label,
+            hint="Add one fenced ```xml block holding <directive name=… version=…>.",
+        )
+    if _XML_BLOCK.search(text, found.end()) is not None:
+        raise ParseError(f"{label}: more than one ```xml block; keep exactly one", at=label)
+    try:
+        root = ET.fromstring(found.group(1))
+    except ET.ParseError as exc:
+        line = text[: found.start(1)].count("\n") + exc.position[0]
+        raise ParseError(f"{label}: line {line}: invalid XML: {exc}", at=label) from None
+    if root.tag != "directive":
+        raise ParseError(f"{label}: the XML root must be <directive>, got <{root.tag}>", at=label)
+    name = item_id.rsplit("/", 1)[-1]
+    category = item_id.rsplit("/", 1)[0] if "/" in item_id else ""
+    declared = root.get("name", "")
+    if declared != name:
+        raise ParseError(
+            f"{label}: directive name={declared!r} must equal the file's name {name!r}",
+            at=label,
+        )
+    meta = root.find("metadata")
+    meta_text = _child_texts(meta)
+    declared_category = meta_text.get("category", category)
+    if declared_category != category:
+        raise ParseError(
+            f"{label}: <category>{declared_category}</category> must equal the folder {category!r}",
+            at=label,
+        )
+    model = meta.find("model") if meta is not None else None
+    permissions = meta.find("permissions") if meta is not None else None
+    limits = meta.find("limits") if meta is not None else None
+    inputs = [_directive_input(node, label) for node in root.iterfind("inputs/input")]
+    outputs = tuple(
+        node.get("name") or (node.text or "").strip() for node in root.iterfind("outputs/*")
+    )
+    return Directive(
+        id=item_id,
+        name=name,
+        version=root.get("version", "1.0.0"),
+        description=meta_text.get("description", ""),
+        category=category,
+        author=meta_text.get("author", ""),
+        model=dict(model.attrib) if model is not None else None,
+        permissions=tuple((node.tag, dict(node.attrib)) for node in permissions or ()),
+        limits=dict(limits.attrib) if limits is not None else {},
+        inputs=tuple(inputs),
+        outputs=outputs,
+        process=(text[: found.start()] + text[found.end() :]).strip() + "\n",
+    )
+
+
+def _child_texts(node: ET.Element | None) -> dict[str, str]:
+    if node is None:
+        return {}
+    return {child.tag: (child.text or "").strip() for child in node if len(child) == 0}
+
+
+def _directive_input(node: ET.Element, label: str) -> DirectiveInput:
+    name = node.get("name")
+    if not name:
+        raise ParseError(f"{label}: an <input> has no name attribute", at=label)
+    required = node.get("required", "false").lower()
+    if required not in ("true", "false"):
+        raise ParseError(
+            f"{label}: <input name={name!r}> required={required!r}: expected true or false",
+            at=label,
+        )
+    return DirectiveInput(
+        name=name,
+        type=node.get("type", "string"),
+        required=required == "true",
+        default=node.get("default"),
+        description=(node.text or "").strip(),
+    )
+
+
+def _parse_knowledge(item_id: str, text: str, label: str) -> Knowledge:
+    front: Mapping[str, Any] = {}
+    body = text
+    if text.startswith("---\n"):
+        end = text.find("\n---", 4)
+        if end < 0:
+            raise ParseError(f"{label}: front matter opened with '---' but never closed", at=label)
+        front = _yaml_mapping(text[4:end], label, line_offset=1)
+        after = text.find("\n", end + 4)
+        body = text[after + 1 :] if after >= 0 else ""
+    return Knowledge.from_mapping(front, item_id=item_id, label=label, body=body)

@@ -1,0 +1,334 @@
+"""The executor: one ``execute`` from an id and params to a result envelope (SPEC §5).
+
+Order, before any effect: resolve the chain → verify every link → validate params →
+capabilities (``requires``) → lockfile → merge + template → ``config_schema`` of every link →
+the effect gate (host / command) — see ``kernel/planning.py``, whose params-independent part
+a kernel keeps while its files are unchanged. Then the primitive runs, the result is
+redacted, and one audit line is written whatever happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from kiwi_mcp.kernel.core.chain import Chain, resolve_chain
+from kiwi_mcp.kernel.core.envelope import error_envelope, ok_envelope
+from kiwi_mcp.kernel.core.redact import Redactor
+from kiwi_mcp.kernel.core.static_plan import StaticPlan, static_plan
+from kiwi_mcp.kernel.errors import KiwiError
+from kiwi_mcp.kernel.exec.plan import Plan, Prepared, finish, prepare
+from kiwi_mcp.kernel.store.files import FileCache
+from kiwi_mcp.kernel.store.items import ItemStore, LoadedItem, Space, SpaceName
+from kiwi_mcp.kernel.store.settings import Settings
+from kiwi_mcp.kernel.store.witness import Observed
+from kiwi_mcp.kernel.trust.audit.log import AuditLog, call_record
+from kiwi_mcp.kernel.trust.capabilities import CapabilitySet
+from kiwi_mcp.kernel.trust.verifier import Verifier
+
+if TYPE_CHECKING:
+    from kiwi_mcp.kernel.services.auth.store import AuthStore
+    from kiwi_mcp.kernel.services.env.resolver import EnvResolver
+    from kiwi_mcp.primitives.http_client import HttpClient
+
+__all__ = ["Kernel", "Plan"]
+
+EventHook = Callable[[dict[str, Any]], None]
+
+
+_MAX_STATICS = 256
+_MAX_PREPARED = 256
+
+
+class Kernel:
+    """One project's kernel: stores, services and the executor, shared across calls."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        caps: CapabilitySet | None = None,
+        clock: Callable[[], float] = time.time,
+        session: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.session = session or uuid.uuid4().hex[:12]
+        self.files = FileCache()
+        self.store = ItemStore(
+            [
+                Space(name="project", root=settings.project_root / ".ai"),
+                Space(name="user", root=settings.user_space),
+                Space(name="system", root=settings.system_root),
+            ],
+            files=self.files,
+        )
+        self.verifier = Verifier(settings, self.files)
+        self._caps = caps
+        self._policy: tuple[str | None, CapabilitySet] | None = None
+        self._policy_path: str | None = None
+        self._env_resolver: EnvResolver | None = None
+        self._statics: dict[tuple[tuple[str, str], ...], StaticPlan] = {}
+        self._prepared: dict[tuple[str, bool], tuple[Prepared, Observed]] = {}
+        self._http: HttpClient | None = None
+        self._auth: AuthStore | None = None
+        self.audit = AuditLog(settings.project_root / ".ai" / "logs" / "audit", clock)
+
+    # --- services -----------------------------------------------------------------------
+
+    @property
+    def caps(self) -> CapabilitySet:
+        """The top-level caller's capabilities: those given, else the project's policy as
+        the file says now (re-read when it changed, so a narrowed policy counts at once).
+
+        Raises:
+            ParseError: the policy file is malformed.
+        """
+        if self._caps is not None:
+            return self._caps
+        if self._policy_path is None:
+            from kiwi_mcp.kernel.trust.policy import POLICY_RELPATH
+
+            self._policy_path = os.path.join(self.settings.project_root, POLICY_RELPATH)
+        found = self.files.read(self._policy_path)
+        stamp = None if found is None else found.sha256
+        if self._policy is None or self._policy[0] != stamp:
+            from kiwi_mcp.kernel.trust.policy import load_policy
+
+            self._policy = (stamp, load_policy(self.settings.project_root))
+        return self._policy[1]
+
+    @property
+    def http(self) -> HttpClient:
+        if self._http is None:
+            from kiwi_mcp.primitives.http_client import HttpClient
+
+            self._http = HttpClient()
+        return self._http
+
+    @property
+    def auth(self) -> AuthStore:
+        if self._auth is None:
+            from kiwi_mcp.kernel.services.auth.store import open_auth_store
+
+            self._auth = open_auth_store(
+                self.settings.user_space,
+                backend=self.settings.auth_backend,
+                clock=self.clock,
+                http=self.http,
+            )
+        return self._auth
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+        self.audit.close()
+
+    # --- resolution -----------------------------------------------------------------------
+
+    def load_tool(
+        self, tool_id: str, within: Sequence[SpaceName] = ("project", "user", "system")
+    ) -> LoadedItem:
+        loaded = self.store.load("tool", tool_id, within=within)
+        return loaded
+
+    def resolve(self, tool_id: str) -> Chain:
+        """Resolve and verify a tool's chain.
+
+        Raises:
+            KiwiError: ITEM_NOT_FOUND, AMBIGUOUS_ID, PARSE_ERROR, CHAIN_BROKEN, or a
+                signature/integrity error of a link.
+        """
+        self.store.refresh("tool")
+        asked = self.store.load("tool", tool_id)
+        chain = resolve_chain(asked, lambda i, within: self.store.load("tool", i, within=within))
+        return chain
+
+    def verify_chain(self, chain: Chain) -> list[str]:
+        """Verify every link; returns warnings (``hash``/``off`` policies)."""
+        warnings: list[str] = []
+        for link in chain.links:
+            try:
+                warning = self.verifier.check(link)
+            except KiwiError as err:
+                raise err.with_context(chain=chain.ids, at=link.file.id) from None
+            if warning:
+                warnings.append(warning)
+        return warnings
+
+    async def plan(
+        self,
+        tool_id: str,
+        params: Mapping[str, Any],
+        *,
+        caps: CapabilitySet | None = None,
+        thread_id: str | None = None,
+        locked: bool = False,
+        fetch_auth: bool = True,
+    ) -> Plan:
+        """Everything up to the effect: SPEC §5.2 in order (``kernel/planning.py``).
+
+        ``fetch_auth=False`` (``kiwi resolve``) puts a placeholder where the credential goes
+        instead of reading (and maybe refreshing) it.
+
+        Raises:
+            KiwiError: the first check that failed, with the chain filled in.
+        """
+        prepared = self.prepare(tool_id, locked=locked)
+        try:
+            return await finish(
+                self,
+                prepared,
+                params,
+                caps or self.caps,
+                thread_id=thread_id,
+                fetch_auth=fetch_auth,
+            )
+        except KiwiError as err:
+            raise err.with_context(chain=list(prepared.chain.ids)) from None
+
+    def prepare(self, tool_id: str, *, locked: bool = False) -> Prepared:
+        """The params-independent part of the plan, reused while every file it was computed
+        from is as it was (``kernel/witness.py``), else computed again.
+
+        Raises:
+            KiwiError: resolution or verification failed (see ``planning.prepare``).
+        """
+        key = (tool_id, locked)
+        kept = self._prepared.get(key)
+        if kept is not None:
+            if kept[1].fresh():
+                return kept[0]
+            del self._prepared[key]
+        with self.files.witnessing() as witness:
+            prepared = prepare(self, tool_id, locked=locked)
+        observed = witness.freeze()
+        if observed is not None and prepared.failed is None:
+            if len(self._prepared) >= _MAX_PREPARED:
+                self._prepared.pop(next(iter(self._prepared)))
+            self._prepared[key] = (prepared, observed)
+        return prepared
+
+    def static(self, chain: Chain) -> StaticPlan:
+        """``static_plan(chain)``, memoized by the links' (path, SHA-256): exactly what it
+        depends on."""
+        key = tuple((str(link.file.path), link.sha256) for link in chain.links)
+        found = self._statics.get(key)
+        if found is None:
+            found = static_plan(chain)
+            if len(self._statics) >= _MAX_STATICS:
+                self._statics.pop(next(iter(self._statics)))
+            self._statics[key] = found
+        return found
+
+    def env_resolver(self) -> EnvResolver:
+        """The project's EnvResolver (one per kernel; it keeps no state between calls)."""
+        if self._env_resolver is None:
+            from kiwi_mcp.kernel.services.env.resolver import EnvResolver
+
+            self._env_resolver = EnvResolver(
+                host_env=self.settings.host_env,
+                project_path=self.settings.project_root,
+                user_space=self.settings.user_space,
+                read_text=self.files.read_text,
+                stat=self.files.stat,
+            )
+        return self._env_resolver
+
+    # --- execution -----------------------------------------------------------------------
+
+    async def execute(
+        self,
+        tool_id: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        dry_run: bool = False,
+        caps: CapabilitySet | None = None,
+        thread_id: str | None = None,
+        locked: bool = False,
+        on_event: EventHook | None = None,
+    ) -> dict[str, Any]:
+        """Run a tool and return its envelope; never raises a ``KiwiError``."""
+        from kiwi_mcp.kernel.exec.dispatch import run_http, run_subprocess
+
+        started = time.perf_counter()
+        params = dict(params or {})
+        meta: dict[str, Any] = {"chain": [], "primitive": None}
+        redactor = Redactor(())
+        plan: Plan | None = None
+        envelope: dict[str, Any]
+        try:
+            plan = await self.plan(tool_id, params, caps=caps, thread_id=thread_id, locked=locked)
+            redactor = Redactor(plan.secret_values)
+            on_event = _redacting(on_event, redactor)
+            meta.update(chain=list(plan.chain.ids), primitive=plan.chain.primitive)
+            if plan.warnings:
+                meta["warnings"] = list(plan.warnings)
+            meta["lockfile"] = plan.lockfile.status
+            if dry_run:
+                data: Any = {"dry_run": True, "params": plan.params, "config": plan.config}
+            elif plan.chain.primitive == "primitives/subprocess":
+                data, meta["process"] = await run_subprocess(
+                    plan.config, env=plan.env, params=plan.params, on_event=on_event
+                )
+            else:
+                data, meta["http"] = await run_http(
+                    plan.config,
+                    client=self.http,
+                    project_path=self.settings.project_root,
+                    on_event=on_event,
+                )
+            if plan.chain.asked.mutates_state and not dry_run:
+                meta["checkpoint_recommended"] = True
+            envelope = ok_envelope(data, meta)
+        except KiwiError as err:
+            if not meta["chain"]:
+                meta["chain"] = list(err.chain)
+            envelope = error_envelope(err, meta)
+        except asyncio.CancelledError:
+            # the caller went away; the primitive killed what it started — record that
+            meta["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
+            cancelled = {"ok": False, "error": {"code": "CANCELLED"}, "meta": meta}
+            self._audit(tool_id, params, plan, cancelled, thread_id)
+            raise
+        meta["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
+        envelope["meta"] = meta
+        envelope = redactor.redact_value(envelope)
+        self._audit(tool_id, params, plan, envelope, thread_id)
+        return envelope
+
+    def _audit(
+        self,
+        tool_id: str,
+        params: Mapping[str, Any],
+        plan: Plan | None,
+        envelope: Mapping[str, Any],
+        thread_id: str | None,
+    ) -> None:
+        self.audit.append(
+            call_record(
+                session=self.session,
+                thread=thread_id,
+                item=tool_id,
+                params=params,
+                caps_used=list(plan.caps_used) if plan else [],
+                envelope=envelope,
+            )
+        )
+
+
+def _redacting(hook: EventHook | None, redactor: Redactor) -> EventHook | None:
+    """Events pass through the same redaction as the envelope (they may echo a secret)."""
+    if hook is None:
+        return None
+    inner = hook
+
+    def redacted(event: dict[str, Any]) -> None:
+        inner(redactor.redact_value(event))
+
+    return redacted

@@ -1,0 +1,126 @@
+"""``kiwi``: the command-line face (SPEC §11).
+
+Thin: parse arguments, call the kernel, print. Only the standard library and the command
+modules' ``add_parsers`` are imported before a command runs, so ``kiwi --help`` is fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+from kiwi_mcp.kernel._version import __version__
+from kiwi_mcp.kernel.faces.cli.base import EXIT_FAILED, EXIT_USAGE, CliContext
+
+__all__ = ["build_parser", "main", "serve_main"]
+
+_COMMAND_MODULES = (
+    "kiwi_mcp.kernel.faces.cli.item_cmds",
+    "kiwi_mcp.kernel.faces.cli.lockfile_cmds",
+    "kiwi_mcp.kernel.faces.cli.trust_cmds",
+    "kiwi_mcp.kernel.faces.cli.auth_cmds",
+    "kiwi_mcp.kernel.faces.cli.serve_cmds",
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        print(f"kiwi: error: {message}\n  hint: run '{self.prog} --help'", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole ``kiwi`` argument parser."""
+    parser = _Parser(
+        prog="kiwi",
+        description="Kiwi: a small, data-driven kernel for AI agents.",
+        epilog="Environment: KIWI_USER_SPACE, KIWI_VERIFY, KIWI_LOCKFILE, "
+        "KIWI_AUTH_BACKEND, KIWI_LOG.",
+    )
+    parser.add_argument("--project", metavar="DIR", help="project root (default: walk up to .ai/)")
+    parser.add_argument("--json", action="store_true", help="print data as JSON")
+    parser.add_argument("--version", action="version", version=f"kiwi {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="<command>", parser_class=_Parser)
+    for name in _COMMAND_MODULES:
+        importlib.import_module(name).add_parsers(sub)
+    return parser
+
+
+def _configure_logging() -> None:
+    import logging
+
+    level = os.environ.get("KIWI_LOG", "WARNING").upper()
+    logging.basicConfig(
+        level=getattr(logging, level, logging.WARNING),
+        stream=sys.stderr,
+        format="kiwi %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _hoist_globals(argv: list[str]) -> list[str]:
+    """Let the global options stand anywhere before ``--`` (``kiwi run x --json``)."""
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        if token == "--":
+            rest.extend(argv[i:])
+            break
+        if token == "--json":
+            front.append(token)
+        elif token == "--project" and i + 1 < len(argv):
+            front.extend(argv[i : i + 2])
+            i += 1
+        elif token.startswith("--project="):
+            front.append(token)
+        else:
+            rest.append(token)
+        i += 1
+    return front + rest
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one ``kiwi`` command; returns the exit code (0 ok, 1 failed, 2 usage)."""
+    parser = build_parser()
+    args = parser.parse_args(_hoist_globals(list(sys.argv[1:] if argv is None else argv)))
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    _configure_logging()
+    from pathlib import Path
+
+    ctx = CliContext(project=Path(args.project) if args.project else None, json=args.json)
+    try:
+        code: int = args.func(args, ctx)
+    except KeyboardInterrupt:
+        ctx.diag("kiwi: interrupted")
+        return 130
+    except Exception as exc:  # the face catches broadly; no traceback reaches a user
+        from kiwi_mcp.kernel.errors import KiwiError
+
+        if isinstance(exc, KiwiError):
+            ctx.diag(f"kiwi: {exc}")
+            return EXIT_USAGE if exc.code == "USAGE_ERROR" else EXIT_FAILED
+        import logging
+
+        logging.getLogger("kiwi").debug("unexpected error", exc_info=True)
+        ctx.diag(
+            f"kiwi: internal error: {type(exc).__name__}: {exc}\n  hint: rerun with "
+            "KIWI_LOG=DEBUG for details, and report it"
+        )
+        return EXIT_FAILED
+    return code
+
+
+def serve_main(argv: Sequence[str] | None = None) -> int:
+    """``kiwi-mcp [options]`` is ``kiwi serve [options]``: the command an MCP host runs."""
+    return main(["serve", *(sys.argv[1:] if argv is None else argv)])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

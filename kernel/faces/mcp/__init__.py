@@ -1,0 +1,1 @@
+"""The MCP face (SPEC §10)."""

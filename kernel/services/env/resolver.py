@@ -1,0 +1,340 @@
+"""EnvResolver: the environment a chain runs with (SPEC §8.1).
+
+Pure: it reads the files it is pointed at (through an injected ``read_text``) and looks for
+interpreters on disk, but creates and changes nothing, and never reads ``os.environ`` — the
+host environment is passed in.
+
+Layers, later wins:
+
+1. the host environment's allow-list: ``PATH HOME USER LOGNAME SHELL LANG LC_* TERM TMPDIR
+   TZ`` (on Windows also the handful of variables a process cannot start without, such as
+   ``SYSTEMROOT`` and ``PATHEXT``), plus any *wanted* name the host sets;
+2. dotenv files ``<user>/.env``, ``<project>/.ai/.env``, ``<project>/.env``,
+   ``<project>/.env.local`` (later wins), **only** for wanted names; a declared secret found
+   there (or in the host environment, which ranks below the files) goes to
+   ``ResolvedEnv.dotenv_secrets`` and never into ``env``;
+3. the interpreter: its ``var`` (and ``VIRTUAL_ENV`` / ``KIWI_VENV_BIN`` when a venv is used);
+4. ``env_config.env``, expanded in order with ``${VAR}`` / ``${VAR:-default}`` against what is
+   resolved so far (``$${`` is a literal ``${``);
+5. ``config_env``, the tool's ``config.env`` already templated by the kernel, as given.
+
+Wanted names are the ``${NAME}`` references the kernel found in the chain's config plus the
+ones inside ``env_config.env`` values. Empty ``PATH`` entries are dropped at the end: an empty
+entry means "the current folder", which ``${KIWI_VENV_BIN:-}:${PATH}`` would otherwise add.
+
+The ``env_config`` format (runtimes carry it in their YAML)::
+
+    env_config:
+      interpreter:                  # optional; see kernel/services/interpreters.py
+        type: venv_python           # venv_python | node_modules | system_binary | version_manager
+        var: KIWI_PYTHON            # variable set to the interpreter's absolute path
+        search: [".venv", "venv"]   # where to look first
+        fallback: kernel            # kernel | system | <path>
+      env:                          # ordered; values may use ${VAR} and ${VAR:-default}
+        PYTHONUNBUFFERED: "1"
+        PATH: "${KIWI_VENV_BIN:-}:${PATH}"
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kiwi_mcp.kernel.errors import ConfigInvalid, TemplateError
+from kiwi_mcp.kernel.services.env.dotenv import parse_dotenv
+from kiwi_mcp.kernel.services.env.interpreters import (
+    InterpreterFinder,
+    InterpreterSpec,
+    StatFn,
+    stat_or_none,
+)
+
+__all__ = ["BASE_ALLOW_LIST", "EnvConfig", "EnvResolver", "ResolvedEnv", "read_text_or_none"]
+
+BASE_ALLOW_LIST = ("PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "TERM", "TMPDIR", "TZ")
+_WINDOWS_EXTRA = (
+    "SYSTEMROOT", "WINDIR", "PATHEXT", "COMSPEC", "TEMP", "TMP",
+    "USERPROFILE", "APPDATA", "LOCALAPPDATA", "SYSTEMDRIVE",
+)  # fmt: skip
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_REFERENCE = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-|\})")
+
+
+def read_text_or_none(path: Path) -> str | None:
+    """The file's text (UTF-8), or None when it does not exist or cannot be read."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class EnvConfig:
+    """A runtime's ``env_config``: an optional interpreter and ordered ``env`` templates."""
+
+    interpreter: InterpreterSpec | None = None
+    env: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def from_dict(cls, data: Any, *, where: str = "env_config") -> EnvConfig:
+        """Check ``env_config``; errors name the field path.
+
+        Raises:
+            ConfigInvalid: unknown keys, a bad interpreter spec, non-string env names/values.
+        """
+        if data is None:
+            return cls()
+        if not isinstance(data, Mapping):
+            raise _invalid(where, f"expected a mapping, got {type(data).__name__}")
+        for key in data:
+            if key not in ("interpreter", "env"):
+                raise _invalid(f"{where}.{key}", "unknown field (known: interpreter, env)")
+        raw_interpreter = data.get("interpreter")
+        interpreter = (
+            None
+            if raw_interpreter is None
+            else InterpreterSpec.from_dict(raw_interpreter, where=f"{where}.interpreter")
+        )
+        raw_env = data.get("env") or {}
+        if not isinstance(raw_env, Mapping):
+            raise _invalid(f"{where}.env", f"expected a mapping, got {type(raw_env).__name__}")
+        env: list[tuple[str, str]] = []
+        for name, value in raw_env.items():
+            if not isinstance(name, str) or not _NAME.match(name):
+                raise _invalid(f"{where}.env", f"{name!r} is not an environment variable name")
+            if isinstance(value, bool) or not isinstance(value, str | int | float):
+                raise _invalid(
+                    f"{where}.env.{name}", f"expected a string, got {type(value).__name__}"
+                )
+            env.append((name, str(value)))
+        return cls(interpreter=interpreter, env=tuple(env))
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"env": dict(self.env)}
+        if self.interpreter is not None:
+            out["interpreter"] = self.interpreter.to_dict()
+        return out
+
+    def referenced_names(self) -> set[str]:
+        """Every ``${NAME}`` referenced in ``env`` values (defaults included)."""
+        return {match.group(1) for _, value in self.env for match in _REFERENCE.finditer(value)}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ResolvedEnv:
+    """The resolved environment.
+
+    ``env`` is for ``${NAME}`` templating and for a subprocess child; ``sources`` says where
+    each of its keys came from (``host``, ``dotenv:<path>``, ``interpreter``, ``env_config``,
+    ``config``). ``dotenv_secrets`` holds declared secrets found in dotenv files or the host
+    environment — never part of ``env``; the kernel decides where they go.
+    ``secret_sources`` says where each of those came from.
+    """
+
+    env: Mapping[str, str]
+    interpreter: str | None
+    sources: Mapping[str, str]
+    dotenv_secrets: Mapping[str, str] = field(default_factory=dict)
+    secret_sources: Mapping[str, str] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        # The environment may hold wanted values the user considers private; show names only.
+        return (
+            f"ResolvedEnv(env=<{len(self.env)} vars>, interpreter={self.interpreter!r}, "
+            f"dotenv_secrets={sorted(self.dotenv_secrets)!r})"
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """What is safe to show (e.g. ``kiwi resolve``): names, sources, no secret values."""
+        return {
+            "interpreter": self.interpreter,
+            "sources": dict(sorted(self.sources.items())),
+            "secrets_found": dict(sorted(self.secret_sources.items())),
+        }
+
+
+class EnvResolver:
+    """Builds :class:`ResolvedEnv` for one project (see the module docstring for the layers)."""
+
+    def __init__(
+        self,
+        *,
+        host_env: Mapping[str, str],
+        project_path: Path,
+        user_space: Path,
+        platform: str = sys.platform,
+        kernel_python: str = sys.executable,
+        read_text: Callable[[Path], str | None] = read_text_or_none,
+        stat: StatFn = stat_or_none,
+    ) -> None:
+        self._host_env = dict(host_env)
+        self._project = project_path
+        self._user_space = user_space
+        self._windows = platform == "win32"
+        self._read_text = read_text
+        self._dotenv_files = (
+            user_space / ".env",
+            project_path / ".ai" / ".env",
+            project_path / ".env",
+            project_path / ".env.local",
+        )
+        self._finder = InterpreterFinder(
+            host_env=host_env,
+            project_path=project_path,
+            platform=platform,
+            kernel_python=kernel_python,
+            read_text=read_text,
+            stat=stat,
+        )
+
+    def dotenv_files(self) -> tuple[Path, ...]:
+        """The dotenv files read, lowest precedence first."""
+        return self._dotenv_files
+
+    def resolve(
+        self,
+        *,
+        env_config: Mapping[str, Any] | EnvConfig | None,
+        config_env: Mapping[str, str],
+        wanted: Iterable[str],
+        secrets: Iterable[str],
+    ) -> ResolvedEnv:
+        """Resolve the environment for one chain.
+
+        Raises:
+            ConfigInvalid: ``env_config`` is malformed, or a ``config_env`` value is not a string.
+            ParseError: a dotenv file has a malformed line (file and line number named).
+            ExecutionFailed: the interpreter is missing and no fallback works.
+            TemplateError: an ``env_config.env`` value references an unset variable without a
+                default (the message names the key).
+        """
+        config = (
+            env_config if isinstance(env_config, EnvConfig) else EnvConfig.from_dict(env_config)
+        )
+        secret_names = set(secrets)
+        wanted_names = (set(wanted) | config.referenced_names()) - secret_names
+        env: dict[str, str] = {}
+        sources: dict[str, str] = {}
+        found_secrets: dict[str, str] = {}
+        secret_sources: dict[str, str] = {}
+
+        def put(name: str, value: str, source: str) -> None:
+            env[name] = value
+            sources[name] = source
+
+        for name, value in self._host_env.items():
+            key = name.upper() if self._windows else name
+            if self._allowed(key) or name in wanted_names:
+                put(key if self._windows and self._allowed(key) else name, value, "host")
+            if name in secret_names:
+                found_secrets[name] = value
+                secret_sources[name] = "host"
+
+        for path in self.dotenv_files():
+            text = self._read_text(path)
+            if text is None:
+                continue
+            for name, value in parse_dotenv(text, source=str(path)).items():
+                if name in secret_names:
+                    found_secrets[name] = value
+                    secret_sources[name] = f"dotenv:{path}"
+                elif name in wanted_names:
+                    put(name, value, f"dotenv:{path}")
+
+        interpreter: str | None = None
+        if config.interpreter is not None:
+            found = self._finder.find(config.interpreter)
+            interpreter = found.path
+            put(config.interpreter.var, found.path, "interpreter")
+            if found.venv is not None:
+                put("VIRTUAL_ENV", found.venv, "interpreter")
+                put("KIWI_VENV_BIN", str(Path(found.path).parent), "interpreter")
+
+        for name, template in config.env:
+            put(name, _expand(template, env, where=f"env_config.env.{name}"), "env_config")
+
+        for name, value in config_env.items():
+            if not isinstance(value, str):
+                raise ConfigInvalid(
+                    f"config.env.{name}: expected a string, got {type(value).__name__}",
+                    hint="Quote environment values in the tool's config.env.",
+                )
+            put(name, value, "config")
+
+        if "PATH" in env:
+            separator = ";" if self._windows else ":"
+            env["PATH"] = separator.join(part for part in env["PATH"].split(separator) if part)
+        return ResolvedEnv(
+            env=env,
+            interpreter=interpreter,
+            sources=sources,
+            dotenv_secrets=found_secrets,
+            secret_sources=secret_sources,
+        )
+
+    def _allowed(self, name: str) -> bool:
+        if name in BASE_ALLOW_LIST or name.startswith("LC_"):
+            return True
+        return self._windows and name in _WINDOWS_EXTRA
+
+
+def _expand(template: str, env: Mapping[str, str], *, where: str) -> str:
+    """Expand ``${VAR}``, ``${VAR:-default}`` (defaults may nest) and ``$${`` in ``template``."""
+    out: list[str] = []
+    index = 0
+    while index < len(template):
+        if template.startswith("$${", index):
+            out.append("${")
+            index += 3
+            continue
+        if not template.startswith("${", index):
+            out.append(template[index])
+            index += 1
+            continue
+        end = _closing_brace(template, index + 2)
+        if end == -1:
+            raise TemplateError(f"{where}: unclosed '${{'", at=where)
+        body = template[index + 2 : end]
+        name, has_default, default = body.partition(":-")
+        if not _NAME.match(name):
+            raise TemplateError(
+                f"{where}: '${{{body}}}' is not an environment reference",
+                hint="env_config.env values may use ${NAME} and ${NAME:-default} only.",
+                at=where,
+            )
+        if name in env:
+            out.append(env[name])
+        elif has_default:
+            out.append(_expand(default, env, where=where))
+        else:
+            raise TemplateError(
+                f"{where}: ${{{name}}} is not set",
+                hint=f"Set {name} in .env or the environment, or write ${{{name}:-default}}.",
+                at=where,
+            )
+        index = end + 1
+    return "".join(out)
+
+
+def _closing_brace(text: str, start: int) -> int:
+    depth = 0
+    for index in range(start, len(text)):
+        if text.startswith("${", index):
+            depth += 1
+        elif text[index] == "}":
+            if depth == 0:
+                return index
+            depth -= 1
+    return -1
+
+
+def _invalid(path: str, problem: str) -> ConfigInvalid:
+    return ConfigInvalid(
+        f"{path}: {problem}",
+        hint="See the env_config format in kernel/services/env.py.",
+        details={"field": path},
+    )

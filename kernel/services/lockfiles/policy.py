@@ -1,0 +1,103 @@
+"""Chains as lockfiles, and the execution-time lockfile policy (SPEC §8.3)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from kiwi_mcp.kernel._version import __version__
+from kiwi_mcp.kernel.core.chain import Chain
+from kiwi_mcp.kernel.core.items import Tool
+from kiwi_mcp.kernel.errors import LockfileMismatch
+from kiwi_mcp.kernel.trust.verifier import extra_files_of
+
+if TYPE_CHECKING:
+    from kiwi_mcp.kernel.exec.kernel import Kernel
+    from kiwi_mcp.kernel.services.lockfiles.store import Lockfile, LockfileStore
+
+__all__ = ["LockCheck", "check_lockfile", "lockfile_for", "lockfile_store"]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LockCheck:
+    """What the lockfile policy found for one chain."""
+
+    status: Literal["off", "absent", "ok", "drift"]
+    warnings: tuple[str, ...] = ()
+
+
+def lockfile_store(kernel: Kernel) -> LockfileStore:
+    from kiwi_mcp.kernel.services.lockfiles.store import LockfileStore
+
+    settings = kernel.settings
+    return LockfileStore(
+        [settings.project_root / ".ai" / "lockfiles", settings.user_space / "lockfiles"],
+        clock=kernel.clock,
+        read_bytes=kernel.files.read_bytes,
+    )
+
+
+def lockfile_for(chain: Chain) -> Lockfile:
+    """The lockfile that pins ``chain`` as it is now."""
+    from kiwi_mcp.kernel.services.lockfiles.store import LockedLink, Lockfile
+    from kiwi_mcp.kernel.trust.signing import content_hash, split_signature
+
+    links = []
+    for loaded in chain.links:
+        tool = loaded.item
+        assert isinstance(tool, Tool)
+        _, body = split_signature(loaded.data, loaded.file.ext)
+        integrity = content_hash("tool", tool.id, body, extra_files_of(loaded))
+        links.append(
+            LockedLink(
+                id=tool.id,
+                version=tool.version,
+                space=loaded.file.space,
+                integrity=integrity,
+                executor_id=tool.executor_id,
+            )
+        )
+    root = links[0]
+    return Lockfile(
+        root={"id": root.id, "version": root.version, "integrity": root.integrity},
+        chain=tuple(links),
+        kernel={"version": __version__},
+        pins={},
+    )
+
+
+def check_lockfile(kernel: Kernel, chain: Chain, *, locked: bool) -> LockCheck:
+    """Apply the lockfile policy (``--locked`` forces strict).
+
+    Raises:
+        LockfileMismatch: strict policy and no lockfile, or a drifted chain (every drift named).
+    """
+    policy = "strict" if locked else kernel.settings.lockfile
+    if policy == "off":
+        return LockCheck(status="off")
+    from kiwi_mcp.kernel.services.lockfiles.diff import compare
+
+    asked = chain.asked
+    locked_file = lockfile_store(kernel).load(asked.id, asked.version)
+    if locked_file is None:
+        if policy == "strict":
+            raise LockfileMismatch(
+                f"no lockfile for {asked.id}@{asked.version}",
+                hint=f"Freeze the chain first: 'kiwi lockfile freeze {asked.id}'.",
+            )
+        return LockCheck(status="absent")
+    drifts = compare(locked_file, lockfile_for(chain))
+    if not drifts:
+        return LockCheck(status="ok")
+    text = "; ".join(str(drift) for drift in drifts)
+    if policy == "strict":
+        # full values in the refusal: the two hashes are what a reviewer compares
+        text = "; ".join(
+            f"{d.link_id}: {d.field} {d.locked} (locked) → {d.current} (now)" for d in drifts
+        )
+        raise LockfileMismatch(
+            f"the chain of {asked.id} drifted from its lockfile: {text}",
+            hint=f"Review the change, then 'kiwi lockfile freeze {asked.id}' to accept it.",
+            details={"drifts": [drift.to_dict() for drift in drifts]},
+        )
+    return LockCheck(status="drift", warnings=(f"lockfile drift (warn mode): {text}",))

@@ -1,0 +1,167 @@
+"""File contents memoized by ``stat``: what a long-lived kernel reads on every call.
+
+An ``execute`` reads each link of its chain, the dotenv files, the lockfile and the policy.
+In a server those files rarely change between calls, so a :class:`FileCache` keeps their
+bytes (and SHA-256) keyed by path and answers from memory while the file's *stat signature*
+— device, inode, size, mtime and ctime in nanoseconds — is unchanged. A ``stat`` is a third
+of the cost of open + read + close, and the hash is not recomputed.
+
+Why this is as strict as reading: any write to a file changes its ctime, which no
+unprivileged process can set back (``utime`` sets mtime and atime only), and replacing the
+file changes its inode. The one gap is timestamp granularity: the kernel stamps files from a
+coarse clock (a few ms), so a second write in the same tick as the first could keep every
+field equal if the size is equal too. As git does for its index ("racy git"), a file whose
+mtime or ctime is less than :data:`SETTLE_NS` old when read is returned but not remembered,
+so it is read again on the next call until its timestamps are safely in the past.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from kiwi_mcp.kernel.store.witness import Witness
+
+__all__ = ["SETTLE_NS", "CachedFile", "FileCache", "Signature", "signature_of"]
+
+#: Files changed more recently than this are not remembered (see the module docstring).
+SETTLE_NS: Final = 100_000_000
+_MAX_ENTRIES: Final = 4096
+
+#: (st_dev, st_ino, st_size, st_mtime_ns, st_ctime_ns)
+Signature = tuple[int, int, int, int, int]
+
+
+def signature_of(st: os.stat_result) -> Signature:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+@dataclass(frozen=True, slots=True)
+class CachedFile:
+    """A file's bytes as read, with their SHA-256 (hex)."""
+
+    data: bytes
+    sha256: str
+
+
+class FileCache:
+    """Reads files, remembering settled ones by stat signature. Not thread-safe.
+
+    While a :class:`Witness` is active (``witnessing``), every path read or ``stat``-ed
+    through the cache is noted in it with the signature it had.
+    """
+
+    def __init__(self, max_entries: int = _MAX_ENTRIES) -> None:
+        self._entries: OrderedDict[str, tuple[Signature, CachedFile]] = OrderedDict()
+        self._max = max_entries
+        self.witness: Witness | None = None
+
+    @contextmanager
+    def witnessing(self) -> Iterator[Witness]:
+        """Note every path consulted through this cache until the block ends."""
+        from kiwi_mcp.kernel.store.witness import Witness
+
+        outer, witness = self.witness, Witness()
+        self.witness = witness
+        try:
+            yield witness
+        finally:
+            self.witness = outer
+
+    def stat(self, path: str | os.PathLike[str]) -> os.stat_result | None:
+        """``os.stat`` (following symlinks), None when the path does not exist.
+
+        Raises:
+            OSError: any other failure (permissions, I/O); an active witness is spoiled.
+        """
+        key = os.fspath(path)
+        witness = self.witness
+        try:
+            st = os.stat(key)
+        except (FileNotFoundError, NotADirectoryError):
+            if witness is not None:
+                witness.note(key, None)
+            return None
+        except (OSError, ValueError):
+            if witness is not None:
+                witness.spoil()
+            raise
+        if witness is not None:
+            witness.note(key, signature_of(st))
+        return st
+
+    def read(self, path: str | os.PathLike[str]) -> CachedFile | None:
+        """The file's bytes, or None when it does not exist (or a parent is not a folder).
+
+        Raises:
+            OSError: any other failure to stat or read (permissions, a folder, I/O).
+        """
+        key = os.fspath(path)
+        witness = self.witness
+        try:
+            st = os.stat(key)
+        except (FileNotFoundError, NotADirectoryError):
+            self._entries.pop(key, None)
+            if witness is not None:
+                witness.note(key, None)
+            return None
+        except OSError:
+            if witness is not None:
+                witness.spoil()
+            raise
+        signature = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        if witness is not None:
+            witness.note(key, signature)
+        found = self._entries.get(key)
+        if found is not None and found[0] == signature:
+            return found[1]
+        try:
+            with open(key, "rb") as handle:
+                data = handle.read()
+                after = os.fstat(handle.fileno())
+        except OSError:
+            if witness is not None:
+                witness.spoil()
+            raise
+        cached = CachedFile(data=data, sha256=hashlib.sha256(data).hexdigest())
+        opened = (after.st_dev, after.st_ino, after.st_size, after.st_mtime_ns, after.st_ctime_ns)
+        newest = max(after.st_mtime_ns, after.st_ctime_ns)
+        # Remember only what was read from the file that was stat'ed, and only once settled.
+        if opened == signature and time.time_ns() - newest >= SETTLE_NS:
+            self._entries[key] = (signature, cached)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._max:
+                self._entries.popitem(last=False)
+        else:
+            self._entries.pop(key, None)
+            if opened != signature and witness is not None:
+                witness.spoil()  # changed while read: these bytes match no signature
+        return cached
+
+    def read_bytes(self, path: str | os.PathLike[str]) -> bytes | None:
+        """Just the bytes (see :meth:`read`)."""
+        found = self.read(path)
+        return None if found is None else found.data
+
+    def read_text(self, path: str | os.PathLike[str]) -> str | None:
+        """UTF-8 text, or None when the file is missing, unreadable or not UTF-8.
+
+        The drop-in for ``read_text_or_none`` of the services.
+        """
+        try:
+            found = self.read(path)
+        except OSError:
+            return None
+        if found is None:
+            return None
+        try:
+            return found.data.decode("utf-8")
+        except UnicodeDecodeError:
+            return None

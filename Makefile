@@ -23,6 +23,7 @@ system-deps:
 lint: install
 	$(BIN)/ruff check kiwi_mcp kernel primitives tests bench scripts
 	$(BIN)/ruff format --check kiwi_mcp kernel primitives tests bench scripts
+	$(BIN)/lint-imports
 
 typecheck: install
 	$(BIN)/mypy

@@ -6,8 +6,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from kiwi_mcp.kernel.core.items import Tool
+from kiwi_mcp.kernel.core.spaces import LoadedItem, SpaceName, tier_for
 from kiwi_mcp.kernel.errors import ChainBroken, ItemNotFound, KiwiError
-from kiwi_mcp.kernel.store.items import LoadedItem, SpaceName
 
 __all__ = ["MAX_LINKS", "Chain", "LoadLink", "resolve_chain", "tier_for"]
 
@@ -15,17 +15,6 @@ MAX_LINKS = 10
 
 #: load a tool id, looking only in the given spaces
 LoadLink = Callable[[str, Sequence[SpaceName]], LoadedItem]
-
-_TIERS: dict[SpaceName, tuple[SpaceName, ...]] = {
-    "project": ("project", "user", "system"),
-    "user": ("user", "system"),
-    "system": ("system",),
-}
-
-
-def tier_for(space: SpaceName) -> tuple[SpaceName, ...]:
-    """The spaces a link from ``space`` may execute through (same or lower tier)."""
-    return _TIERS[space]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

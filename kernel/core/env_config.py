@@ -1,7 +1,7 @@
-"""``env_config.interpreter``: the format, checked (see ``interpreters.py`` for each type).
+"""A runtime's ``env_config`` (SPEC §8.1): the format, checked. Pure.
 
-Split from the finder: this is what a runtime's YAML may say; ``InterpreterFinder`` is how it
-is looked for on disk.
+This is what a runtime's YAML may say; ``services/env/interpreters.py`` is how an interpreter
+is looked for on disk and ``services/env/resolver.py`` how the environment is built.
 """
 
 from __future__ import annotations
@@ -13,11 +13,12 @@ from typing import Any
 
 from kiwi_mcp.kernel.errors import ConfigInvalid
 
-__all__ = ["RESOLVER_TYPES", "InterpreterSpec"]
+__all__ = ["ENV_NAME", "RESOLVER_TYPES", "EnvConfig", "InterpreterSpec"]
 
 RESOLVER_TYPES = ("venv_python", "node_modules", "system_binary", "version_manager")
 _MANAGERS = ("pyenv", "nvm", "rbenv", "asdf")
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_REFERENCE = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-|\})")
 _DEFAULT_SEARCH = {"venv_python": (".venv", "venv"), "node_modules": ("node_modules",)}
 _DEFAULT_BINARY = {"venv_python": "python", "node_modules": "node"}
 _MANAGER_BINARY = {"pyenv": "python", "nvm": "node", "rbenv": "ruby", "asdf": None}
@@ -65,7 +66,7 @@ class InterpreterSpec:
         if not binary:
             raise _invalid(f"{where}.binary", f"required for type {kind}")
         var = fields["var"] or _default_var(kind, binary)
-        if not _ENV_NAME.match(var):
+        if not ENV_NAME.match(var):
             raise _invalid(f"{where}.var", "expected an environment variable name")
         return cls(
             type=str(kind),
@@ -111,6 +112,58 @@ def _kind(value: Any) -> str:
 def _invalid(path: str, problem: str) -> ConfigInvalid:
     return ConfigInvalid(
         f"{path}: {problem}",
-        hint="See the env_config format in kernel/services/interpreters.py.",
+        hint="See the env_config format in SPEC §8.1 and kernel/core/env_config.py.",
         details={"field": path},
     )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class EnvConfig:
+    """A runtime's ``env_config``: an optional interpreter and ordered ``env`` templates."""
+
+    interpreter: InterpreterSpec | None = None
+    env: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def from_dict(cls, data: Any, *, where: str = "env_config") -> EnvConfig:
+        """Check ``env_config``; errors name the field path.
+
+        Raises:
+            ConfigInvalid: unknown keys, a bad interpreter spec, non-string env names/values.
+        """
+        if data is None:
+            return cls()
+        if not isinstance(data, Mapping):
+            raise _invalid(where, f"expected a mapping, got {type(data).__name__}")
+        for key in data:
+            if key not in ("interpreter", "env"):
+                raise _invalid(f"{where}.{key}", "unknown field (known: interpreter, env)")
+        raw_interpreter = data.get("interpreter")
+        interpreter = (
+            None
+            if raw_interpreter is None
+            else InterpreterSpec.from_dict(raw_interpreter, where=f"{where}.interpreter")
+        )
+        raw_env = data.get("env") or {}
+        if not isinstance(raw_env, Mapping):
+            raise _invalid(f"{where}.env", f"expected a mapping, got {type(raw_env).__name__}")
+        env: list[tuple[str, str]] = []
+        for name, value in raw_env.items():
+            if not isinstance(name, str) or not ENV_NAME.match(name):
+                raise _invalid(f"{where}.env", f"{name!r} is not an environment variable name")
+            if isinstance(value, bool) or not isinstance(value, str | int | float):
+                raise _invalid(
+                    f"{where}.env.{name}", f"expected a string, got {type(value).__name__}"
+                )
+            env.append((name, str(value)))
+        return cls(interpreter=interpreter, env=tuple(env))
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"env": dict(self.env)}
+        if self.interpreter is not None:
+            out["interpreter"] = self.interpreter.to_dict()
+        return out
+
+    def referenced_names(self) -> set[str]:
+        """Every ``${NAME}`` referenced in ``env`` values (defaults included)."""
+        return {match.group(1) for _, value in self.env for match in _REFERENCE.finditer(value)}

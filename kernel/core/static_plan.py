@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kiwi_mcp.kernel.core.chain import Chain
+from kiwi_mcp.kernel.core.env_config import EnvConfig
 from kiwi_mcp.kernel.core.merge import merge_configs
 from kiwi_mcp.kernel.core.templating import (
     TemplateContext,
@@ -21,7 +22,6 @@ from kiwi_mcp.kernel.core.templating import (
     compile_template,
     env_names,
 )
-from kiwi_mcp.kernel.services.env.resolver import EnvConfig
 
 __all__ = ["StaticPlan", "required_capabilities", "static_plan"]
 

@@ -2,7 +2,7 @@
 
 Order, before any effect: resolve the chain → verify every link → validate params →
 capabilities (``requires``) → lockfile → merge + template → ``config_schema`` of every link →
-the effect gate (host / command) — see ``kernel/planning.py``, whose params-independent part
+the effect gate (host / command) — see ``exec/plan.py``, whose params-independent part
 a kernel keeps while its files are unchanged. Then the primitive runs, the result is
 redacted, and one audit line is written whatever happened.
 """
@@ -14,25 +14,28 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kiwi_mcp.kernel.core.chain import Chain, resolve_chain
 from kiwi_mcp.kernel.core.envelope import error_envelope, ok_envelope
 from kiwi_mcp.kernel.core.redact import Redactor
+from kiwi_mcp.kernel.core.spaces import LoadedItem, Space, SpaceName
 from kiwi_mcp.kernel.core.static_plan import StaticPlan, static_plan
 from kiwi_mcp.kernel.errors import KiwiError
 from kiwi_mcp.kernel.exec.plan import Plan, Prepared, finish, prepare
-from kiwi_mcp.kernel.store.files import FileCache
-from kiwi_mcp.kernel.store.items import ItemStore, LoadedItem, Space, SpaceName
+from kiwi_mcp.kernel.services.lockfiles.policy import LockCheck, check_lockfile, lockfile_store
+from kiwi_mcp.kernel.store.files import FileCache, Observed
+from kiwi_mcp.kernel.store.items import ItemStore
 from kiwi_mcp.kernel.store.settings import Settings
-from kiwi_mcp.kernel.store.witness import Observed
 from kiwi_mcp.kernel.trust.audit.log import AuditLog, call_record
 from kiwi_mcp.kernel.trust.capabilities import CapabilitySet
 from kiwi_mcp.kernel.trust.verifier import Verifier
 
 if TYPE_CHECKING:
     from kiwi_mcp.kernel.services.auth.store import AuthStore
-    from kiwi_mcp.kernel.services.env.resolver import EnvResolver
+    from kiwi_mcp.kernel.services.env.resolver import EnvResolver, ResolvedEnv
+    from kiwi_mcp.kernel.services.lockfiles.store import LockfileStore
     from kiwi_mcp.primitives.http_client import HttpClient
 
 __all__ = ["Kernel", "Plan"]
@@ -76,6 +79,7 @@ class Kernel:
         self._prepared: dict[tuple[str, bool], tuple[Prepared, Observed]] = {}
         self._http: HttpClient | None = None
         self._auth: AuthStore | None = None
+        self._lockfiles: LockfileStore | None = None
         self.audit = AuditLog(settings.project_root / ".ai" / "logs" / "audit", clock)
 
     # --- services -----------------------------------------------------------------------
@@ -123,6 +127,15 @@ class Kernel:
             )
         return self._auth
 
+    @property
+    def lockfiles(self) -> LockfileStore:
+        """The project's lockfile store (project lockfiles first, then the user's)."""
+        if self._lockfiles is None:
+            self._lockfiles = lockfile_store(
+                self.settings, clock=self.clock, read_bytes=self.files.read_bytes
+            )
+        return self._lockfiles
+
     async def aclose(self) -> None:
         if self._http is not None:
             await self._http.aclose()
@@ -149,6 +162,33 @@ class Kernel:
         chain = resolve_chain(asked, lambda i, within: self.store.load("tool", i, within=within))
         return chain
 
+    # --- PlanSources (exec/sources.py) ---------------------------------------------------
+
+    @property
+    def project_root(self) -> Path:
+        return self.settings.project_root
+
+    @property
+    def user_space(self) -> Path:
+        return self.settings.user_space
+
+    def lock_check(self, chain: Chain, *, locked: bool) -> LockCheck:
+        return check_lockfile(self.lockfiles, chain, policy=self.settings.lockfile, locked=locked)
+
+    def environment(self, static: StaticPlan) -> ResolvedEnv:
+        return self.env_resolver().resolve(
+            env_config=static.env_config,
+            config_env={},
+            wanted=static.wanted,
+            secrets=static.declared,
+        )
+
+    async def secret(self, name: str) -> str | None:
+        return await self.auth.get_secret(name)
+
+    async def token(self, service: str, scope: str | None) -> str:
+        return await self.auth.get_token(service, scope)
+
     def verify_chain(self, chain: Chain) -> list[str]:
         """Verify every link; returns warnings (``hash``/``off`` policies)."""
         warnings: list[str] = []
@@ -171,7 +211,7 @@ class Kernel:
         locked: bool = False,
         fetch_auth: bool = True,
     ) -> Plan:
-        """Everything up to the effect: SPEC §5.2 in order (``kernel/planning.py``).
+        """Everything up to the effect: SPEC §5.2 in order (``exec/plan.py``).
 
         ``fetch_auth=False`` (``kiwi resolve``) puts a placeholder where the credential goes
         instead of reading (and maybe refreshing) it.
@@ -194,10 +234,10 @@ class Kernel:
 
     def prepare(self, tool_id: str, *, locked: bool = False) -> Prepared:
         """The params-independent part of the plan, reused while every file it was computed
-        from is as it was (``kernel/witness.py``), else computed again.
+        from is as it was (``store/files.py``), else computed again.
 
         Raises:
-            KiwiError: resolution or verification failed (see ``planning.prepare``).
+            KiwiError: resolution or verification failed (see ``plan.prepare``).
         """
         key = (tool_id, locked)
         kept = self._prepared.get(key)

@@ -4,7 +4,7 @@
 static plan, the lockfile check, the environment — and ``finish`` what needs this call's
 params, caller and secrets: validate params, capabilities, template, ``config_schema``s and
 the effect gate. A long-lived kernel keeps a :class:`Prepared` while the files it came from
-are unchanged (``kernel/witness.py``); the SPEC's order of checks is the same either way,
+are unchanged (``store/files.py``'s ``Witness``); the SPEC's order of checks is the same either way,
 because an error of the lockfile or environment step is kept in ``Prepared.failed`` and
 raised by ``finish`` after the params and ``requires`` checks, where the SPEC puts it.
 """
@@ -21,11 +21,11 @@ from kiwi_mcp.kernel.core.static_plan import StaticPlan, required_capabilities
 from kiwi_mcp.kernel.core.templating import TemplateContext
 from kiwi_mcp.kernel.errors import KiwiError
 from kiwi_mcp.kernel.exec.gate import effect_capabilities, require
-from kiwi_mcp.kernel.services.lockfiles.policy import LockCheck, check_lockfile
+from kiwi_mcp.kernel.exec.sources import PlanSources
+from kiwi_mcp.kernel.services.lockfiles.policy import LockCheck
 from kiwi_mcp.kernel.trust.capabilities import CapabilitySet
 
 if TYPE_CHECKING:
-    from kiwi_mcp.kernel.exec.kernel import Kernel
     from kiwi_mcp.kernel.services.env.resolver import ResolvedEnv
 
 __all__ = ["Plan", "Prepared", "finish", "prepare"]
@@ -65,14 +65,14 @@ class Prepared:
     failed: KiwiError | None = None
 
 
-def prepare(kernel: Kernel, tool_id: str, *, locked: bool) -> Prepared:
+def prepare(sources: PlanSources, tool_id: str, *, locked: bool) -> Prepared:
     """Resolve, verify, statically plan, check the lockfile and resolve the environment.
 
     Raises:
         KiwiError: resolution errors as they are; a link's verification error or a
             malformed ``env_config`` with the chain filled in.
     """
-    chain = kernel.resolve(tool_id)
+    chain = sources.resolve(tool_id)
     required = required_capabilities(chain)
     asked_link = chain.links[0]
     asked_path = asked_link.file.path
@@ -82,21 +82,16 @@ def prepare(kernel: Kernel, tool_id: str, *, locked: bool) -> Prepared:
         "id": chain.asked.id,
         "sha256": asked_link.sha256,
     }
-    project_path = str(kernel.settings.project_root)
-    user_path = str(kernel.settings.user_space)
+    project_path = str(sources.project_root)
+    user_path = str(sources.user_space)
     try:
-        warnings = kernel.verify_chain(chain)
+        warnings = sources.verify_chain(chain)
     except KiwiError as err:
         raise err.with_context(chain=list(chain.ids)) from None
     try:
-        lock = check_lockfile(kernel, chain, locked=locked)
-        static = kernel.static(chain)
-        resolved = kernel.env_resolver().resolve(
-            env_config=static.env_config,
-            config_env={},
-            wanted=static.wanted,
-            secrets=static.declared,
-        )
+        lock = sources.lock_check(chain, locked=locked)
+        static = sources.static(chain)
+        resolved = sources.environment(static)
     except KiwiError as err:
         return Prepared(
             chain=chain,
@@ -121,7 +116,7 @@ def prepare(kernel: Kernel, tool_id: str, *, locked: bool) -> Prepared:
 
 
 async def finish(
-    kernel: Kernel,
+    sources: PlanSources,
     prepared: Prepared,
     params: Mapping[str, Any],
     caps: CapabilitySet,
@@ -153,7 +148,7 @@ async def finish(
     declared = static.declared
     secrets: dict[str, str] = {}
     for name in declared:
-        value = await kernel.auth.get_secret(name)
+        value = await sources.secret(name)
         if value is None:
             value = resolved.dotenv_secrets.get(name)
         if value is not None:
@@ -174,7 +169,7 @@ async def finish(
     auth = next((tool.auth for tool in tools if tool.auth), None)
     if auth is not None:
         if fetch_auth:
-            token = await kernel.auth.get_token(str(auth["service"]), auth.get("scope"))
+            token = await sources.token(str(auth["service"]), auth.get("scope"))
             secret_values.append(token)
         else:
             token = "<credential>"
@@ -189,7 +184,7 @@ async def finish(
     for tool, link in zip(tools, chain.links, strict=True):
         if tool.config_schema:
             check_config(tool.config_schema, config, link_id=tool.id, label=link.file.label)
-    effect_caps = effect_capabilities(chain, config, kernel.settings.project_root)
+    effect_caps = effect_capabilities(chain, config, sources.project_root)
     require(caps, effect_caps, f"for the effect of {asked.id}")
     return Plan(
         chain=chain,

@@ -13,8 +13,9 @@ from typing import Any
 
 from kiwi_mcp.kernel.core.ids import KINDS, Kind
 from kiwi_mcp.kernel.core.items import Directive, Knowledge, Tool
+from kiwi_mcp.kernel.core.spaces import SPACE_ORDER, ItemFile, SpaceName
 from kiwi_mcp.kernel.errors import KiwiError
-from kiwi_mcp.kernel.store.items import SPACE_ORDER, ItemFile, ItemStore, SpaceName
+from kiwi_mcp.kernel.store.items import ItemStore
 
 __all__ = ["SearchHit", "search"]
 

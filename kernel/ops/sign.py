@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from kiwi_mcp.kernel.core.ids import Kind
+from kiwi_mcp.kernel.core.spaces import ItemFile, SpaceName
 from kiwi_mcp.kernel.errors import ItemNotFound, PermissionDenied
 from kiwi_mcp.kernel.store.fileio import atomic_write
-from kiwi_mcp.kernel.store.items import ItemFile, ItemStore, SpaceName
+from kiwi_mcp.kernel.store.items import ItemStore
 from kiwi_mcp.kernel.trust.capabilities import CapabilitySet
 from kiwi_mcp.kernel.trust.verifier import extra_files_of
 

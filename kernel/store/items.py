@@ -13,69 +13,23 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 from kiwi_mcp.kernel.core.ids import EXTENSIONS, Kind, check_id, folder_for, is_item_name
-from kiwi_mcp.kernel.core.items import Item
 from kiwi_mcp.kernel.core.parse import parse_item
+from kiwi_mcp.kernel.core.spaces import (
+    SPACE_ORDER,
+    ItemFile,
+    LoadedItem,
+    Located,
+    Space,
+    SpaceName,
+)
 from kiwi_mcp.kernel.errors import AmbiguousId, InvalidId, ItemNotFound, ParseError
 from kiwi_mcp.kernel.store.files import SETTLE_NS, FileCache
 
-__all__ = ["SPACE_ORDER", "ItemFile", "ItemStore", "LoadedItem", "Located", "Space", "SpaceName"]
+__all__ = ["ItemStore"]
 
-SpaceName = Literal["project", "user", "system"]
-SPACE_ORDER: tuple[SpaceName, ...] = ("project", "user", "system")
 _UNSETTLED = -2
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Space:
-    """One space: its name and its ``.ai`` folder."""
-
-    name: SpaceName
-    root: Path
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class ItemFile:
-    """One file that holds an item."""
-
-    kind: Kind
-    id: str
-    space: SpaceName
-    path: Path
-    ext: str
-    escapes: bool = False
-
-    @property
-    def label(self) -> str:
-        return f"{self.space}:{folder_for(self.kind)}/{self.id}{self.ext}"
-
-    def to_dict(self) -> dict[str, str]:
-        return {"id": self.id, "space": self.space, "path": str(self.path)}
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Located:
-    """The file an id resolves to, and the files it shadows or that were ignored."""
-
-    file: ItemFile
-    shadowed: tuple[ItemFile, ...] = ()
-    ignored: tuple[ItemFile, ...] = ()
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class LoadedItem:
-    """A located item with the bytes read and the record parsed from them."""
-
-    located: Located
-    item: Item
-    data: bytes
-    sha256: str
-
-    @property
-    def file(self) -> ItemFile:
-        return self.located.file
 
 
 @dataclass(kw_only=True, slots=True)

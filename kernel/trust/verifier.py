@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kiwi_mcp.kernel.core.items import Tool
+from kiwi_mcp.kernel.core.spaces import LoadedItem
 from kiwi_mcp.kernel.errors import IntegrityFailed, ParseError
 from kiwi_mcp.kernel.store.files import SETTLE_NS, FileCache
-from kiwi_mcp.kernel.store.items import LoadedItem
 
 if TYPE_CHECKING:
     from kiwi_mcp.kernel.store.settings import Settings

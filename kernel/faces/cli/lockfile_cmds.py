@@ -31,12 +31,12 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 def _freeze(args: argparse.Namespace, ctx: CliContext) -> int:
     from kiwi_mcp.kernel.faces.cli.item_cmds import open_kernel
-    from kiwi_mcp.kernel.services.lockfiles.policy import lockfile_for, lockfile_store
+    from kiwi_mcp.kernel.services.lockfiles.policy import lockfile_for
 
     kernel = open_kernel(ctx)
     chain = kernel.resolve(args.tool_id)
     kernel.verify_chain(chain)  # never bless a tampered chain
-    path = lockfile_store(kernel).freeze(lockfile_for(chain))
+    path = kernel.lockfiles.freeze(lockfile_for(chain))
     if ctx.json:
         ctx.emit_json({"ok": True, "path": str(path), "chain": list(chain.ids)})
     else:
@@ -47,12 +47,12 @@ def _freeze(args: argparse.Namespace, ctx: CliContext) -> int:
 def _validate(args: argparse.Namespace, ctx: CliContext) -> int:
     from kiwi_mcp.kernel.faces.cli.item_cmds import open_kernel
     from kiwi_mcp.kernel.services.lockfiles.diff import compare
-    from kiwi_mcp.kernel.services.lockfiles.policy import lockfile_for, lockfile_store
+    from kiwi_mcp.kernel.services.lockfiles.policy import lockfile_for
 
     kernel = open_kernel(ctx)
     chain = kernel.resolve(args.tool_id)
     asked = chain.asked
-    locked = lockfile_store(kernel).load(asked.id, asked.version)
+    locked = kernel.lockfiles.load(asked.id, asked.version)
     if locked is None:
         message = f"no lockfile for {asked.id}@{asked.version}"
         hint = f"Run 'kiwi lockfile freeze {asked.id}'."
@@ -82,9 +82,8 @@ def _validate(args: argparse.Namespace, ctx: CliContext) -> int:
 
 def _list(args: argparse.Namespace, ctx: CliContext) -> int:
     from kiwi_mcp.kernel.faces.cli.item_cmds import open_kernel
-    from kiwi_mcp.kernel.services.lockfiles.policy import lockfile_store
 
-    entries = lockfile_store(open_kernel(ctx)).list()
+    entries = open_kernel(ctx).lockfiles.list()
     if ctx.json:
         ctx.emit_json([entry.to_dict() for entry in entries])
         return EXIT_OK
@@ -100,9 +99,8 @@ def _list(args: argparse.Namespace, ctx: CliContext) -> int:
 
 def _prune(args: argparse.Namespace, ctx: CliContext) -> int:
     from kiwi_mcp.kernel.faces.cli.item_cmds import open_kernel
-    from kiwi_mcp.kernel.services.lockfiles.policy import lockfile_store
 
-    removed = lockfile_store(open_kernel(ctx)).prune(args.older_than)
+    removed = open_kernel(ctx).lockfiles.prune(args.older_than)
     if ctx.json:
         ctx.emit_json({"removed": [str(path) for path in removed]})
     else:
@@ -114,10 +112,10 @@ def _prune(args: argparse.Namespace, ctx: CliContext) -> int:
 
 def _refresh(args: argparse.Namespace, ctx: CliContext) -> int:
     from kiwi_mcp.kernel.faces.cli.item_cmds import open_kernel
-    from kiwi_mcp.kernel.services.lockfiles.policy import lockfile_for, lockfile_store
+    from kiwi_mcp.kernel.services.lockfiles.policy import lockfile_for
 
     kernel = open_kernel(ctx)
-    store = lockfile_store(kernel)
+    store = kernel.lockfiles
     target = kernel.resolve(args.tool_id).asked.id
     done: list[dict[str, Any]] = []
     for locked in store.dependants(target):

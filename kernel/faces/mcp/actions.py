@@ -18,9 +18,9 @@ from kiwi_mcp.kernel.core.ids import Kind, folder_for, parse_kind
 from kiwi_mcp.kernel.errors import KiwiError, NotAvailable, PermissionDenied, UsageError
 
 if TYPE_CHECKING:
+    from kiwi_mcp.kernel.core.spaces import LoadedItem, SpaceName
     from kiwi_mcp.kernel.exec.kernel import Kernel
     from kiwi_mcp.kernel.faces.mcp.contexts import ProjectContexts
-    from kiwi_mcp.kernel.store.items import LoadedItem, SpaceName
 
 __all__ = ["EventHook", "load_verified", "run_tool"]
 

@@ -25,7 +25,7 @@ entry means "the current folder", which ``${KIWI_VENV_BIN:-}:${PATH}`` would oth
 The ``env_config`` format (runtimes carry it in their YAML)::
 
     env_config:
-      interpreter:                  # optional; see kernel/services/interpreters.py
+      interpreter:                  # optional; see kernel/core/env_config.py
         type: venv_python           # venv_python | node_modules | system_binary | version_manager
         var: KIWI_PYTHON            # variable set to the interpreter's absolute path
         search: [".venv", "venv"]   # where to look first
@@ -37,18 +37,17 @@ The ``env_config`` format (runtimes carry it in their YAML)::
 
 from __future__ import annotations
 
-import re
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kiwi_mcp.kernel.core.env_config import ENV_NAME, EnvConfig
 from kiwi_mcp.kernel.errors import ConfigInvalid, TemplateError
 from kiwi_mcp.kernel.services.env.dotenv import parse_dotenv
 from kiwi_mcp.kernel.services.env.interpreters import (
     InterpreterFinder,
-    InterpreterSpec,
     StatFn,
     stat_or_none,
 )
@@ -60,8 +59,6 @@ _WINDOWS_EXTRA = (
     "SYSTEMROOT", "WINDIR", "PATHEXT", "COMSPEC", "TEMP", "TMP",
     "USERPROFILE", "APPDATA", "LOCALAPPDATA", "SYSTEMDRIVE",
 )  # fmt: skip
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-_REFERENCE = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-|\})")
 
 
 def read_text_or_none(path: Path) -> str | None:
@@ -70,58 +67,6 @@ def read_text_or_none(path: Path) -> str | None:
         return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return None
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class EnvConfig:
-    """A runtime's ``env_config``: an optional interpreter and ordered ``env`` templates."""
-
-    interpreter: InterpreterSpec | None = None
-    env: tuple[tuple[str, str], ...] = ()
-
-    @classmethod
-    def from_dict(cls, data: Any, *, where: str = "env_config") -> EnvConfig:
-        """Check ``env_config``; errors name the field path.
-
-        Raises:
-            ConfigInvalid: unknown keys, a bad interpreter spec, non-string env names/values.
-        """
-        if data is None:
-            return cls()
-        if not isinstance(data, Mapping):
-            raise _invalid(where, f"expected a mapping, got {type(data).__name__}")
-        for key in data:
-            if key not in ("interpreter", "env"):
-                raise _invalid(f"{where}.{key}", "unknown field (known: interpreter, env)")
-        raw_interpreter = data.get("interpreter")
-        interpreter = (
-            None
-            if raw_interpreter is None
-            else InterpreterSpec.from_dict(raw_interpreter, where=f"{where}.interpreter")
-        )
-        raw_env = data.get("env") or {}
-        if not isinstance(raw_env, Mapping):
-            raise _invalid(f"{where}.env", f"expected a mapping, got {type(raw_env).__name__}")
-        env: list[tuple[str, str]] = []
-        for name, value in raw_env.items():
-            if not isinstance(name, str) or not _NAME.match(name):
-                raise _invalid(f"{where}.env", f"{name!r} is not an environment variable name")
-            if isinstance(value, bool) or not isinstance(value, str | int | float):
-                raise _invalid(
-                    f"{where}.env.{name}", f"expected a string, got {type(value).__name__}"
-                )
-            env.append((name, str(value)))
-        return cls(interpreter=interpreter, env=tuple(env))
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"env": dict(self.env)}
-        if self.interpreter is not None:
-            out["interpreter"] = self.interpreter.to_dict()
-        return out
-
-    def referenced_names(self) -> set[str]:
-        """Every ``${NAME}`` referenced in ``env`` values (defaults included)."""
-        return {match.group(1) for _, value in self.env for match in _REFERENCE.finditer(value)}
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -300,7 +245,7 @@ def _expand(template: str, env: Mapping[str, str], *, where: str) -> str:
             raise TemplateError(f"{where}: unclosed '${{'", at=where)
         body = template[index + 2 : end]
         name, has_default, default = body.partition(":-")
-        if not _NAME.match(name):
+        if not ENV_NAME.match(name):
             raise TemplateError(
                 f"{where}: '${{{body}}}' is not an environment reference",
                 hint="env_config.env values may use ${NAME} and ${NAME:-default} only.",
@@ -330,11 +275,3 @@ def _closing_brace(text: str, start: int) -> int:
                 return index
             depth -= 1
     return -1
-
-
-def _invalid(path: str, problem: str) -> ConfigInvalid:
-    return ConfigInvalid(
-        f"{path}: {problem}",
-        hint="See the env_config format in kernel/services/env.py.",
-        details={"field": path},
-    )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from kiwi_mcp.kernel._version import __version__
@@ -12,8 +14,8 @@ from kiwi_mcp.kernel.errors import LockfileMismatch
 from kiwi_mcp.kernel.trust.verifier import extra_files_of
 
 if TYPE_CHECKING:
-    from kiwi_mcp.kernel.exec.kernel import Kernel
     from kiwi_mcp.kernel.services.lockfiles.store import Lockfile, LockfileStore
+    from kiwi_mcp.kernel.store.settings import Settings
 
 __all__ = ["LockCheck", "check_lockfile", "lockfile_for", "lockfile_store"]
 
@@ -26,14 +28,19 @@ class LockCheck:
     warnings: tuple[str, ...] = ()
 
 
-def lockfile_store(kernel: Kernel) -> LockfileStore:
+def lockfile_store(
+    settings: Settings,
+    *,
+    clock: Callable[[], float],
+    read_bytes: Callable[[Path], bytes | None],
+) -> LockfileStore:
+    """The project's lockfile store: ``<project>/.ai/lockfiles`` first, then the user's."""
     from kiwi_mcp.kernel.services.lockfiles.store import LockfileStore
 
-    settings = kernel.settings
     return LockfileStore(
         [settings.project_root / ".ai" / "lockfiles", settings.user_space / "lockfiles"],
-        clock=kernel.clock,
-        read_bytes=kernel.files.read_bytes,
+        clock=clock,
+        read_bytes=read_bytes,
     )
 
 
@@ -66,19 +73,20 @@ def lockfile_for(chain: Chain) -> Lockfile:
     )
 
 
-def check_lockfile(kernel: Kernel, chain: Chain, *, locked: bool) -> LockCheck:
-    """Apply the lockfile policy (``--locked`` forces strict).
+def check_lockfile(store: LockfileStore, chain: Chain, *, policy: str, locked: bool) -> LockCheck:
+    """Apply the lockfile ``policy`` (``off``, ``warn``, ``strict``; ``--locked`` forces strict).
 
     Raises:
         LockfileMismatch: strict policy and no lockfile, or a drifted chain (every drift named).
     """
-    policy = "strict" if locked else kernel.settings.lockfile
+    if locked:
+        policy = "strict"
     if policy == "off":
         return LockCheck(status="off")
     from kiwi_mcp.kernel.services.lockfiles.diff import compare
 
     asked = chain.asked
-    locked_file = lockfile_store(kernel).load(asked.id, asked.version)
+    locked_file = store.load(asked.id, asked.version)
     if locked_file is None:
         if policy == "strict":
             raise LockfileMismatch(

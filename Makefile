@@ -40,8 +40,9 @@ test: lint typecheck unit conformance
 manifest: install
 	$(BIN)/python -m kiwi_mcp.kernel.trust.manifest .ai
 
+# Benchmarks report and never gate: a missed target is printed, the exit status stays 0.
 bench: install
-	for f in bench/bench_*.py; do $(BIN)/python $$f || exit 1; done
+	@for f in bench/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || echo "bench: $$f exited $$? (reported, not gating)"; done
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache

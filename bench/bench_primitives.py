@@ -17,7 +17,8 @@ ratio to httpx-sse plus ``json.loads`` per event (the same decoding done by hand
 too, for information.
 
 Both sides talk to the same loopback server (tests/support/http_server.py) on 127.0.0.1.
-The script prints a table and exits 1 when a target is missed.
+The script prints a table; a missed target is marked NO (exit 1 only with ``--strict``:
+benchmarks report, they never gate CI).
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ def sse_body(events: int) -> list[str]:
     return ["".join(lines[i : i + 1000]) for i in range(0, events, 1000)]
 
 
-async def main(quick: bool) -> int:
+async def main(quick: bool, strict: bool = False) -> int:
     # Many short rounds, best of each side: on a shared machine the minimum is the signal.
     rounds = 6 if quick else 24
     requests, events, spawns = (20, 5_000, 10) if quick else (25, 10_000, 15)
@@ -177,10 +178,12 @@ async def main(quick: bool) -> int:
     print(f"{'what':<44} {'primitive vs raw':<34} {'ratio':>6}  target   ok")
     for what, numbers, ratio, target, ok in rows:
         print(f"{what:<44} {numbers:<34} {ratio:>6.2f}  {target:<7}  {'yes' if ok else 'NO'}")
-    return 0 if all(ok for *_, ok in rows) else 1
+    return 0 if all(ok for *_, ok in rows) or not strict else 1
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer loops (a smoke run)")
-    sys.exit(asyncio.run(main(parser.parse_args().quick)))
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    args = parser.parse_args()
+    sys.exit(asyncio.run(main(args.quick, args.strict)))

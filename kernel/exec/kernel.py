@@ -9,7 +9,6 @@ redacted, and one audit line is written whatever happened.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
 import uuid
@@ -18,17 +17,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kiwi_mcp.kernel.core.chain import Chain, resolve_chain
-from kiwi_mcp.kernel.core.envelope import error_envelope, ok_envelope
-from kiwi_mcp.kernel.core.redact import Redactor
 from kiwi_mcp.kernel.core.spaces import LoadedItem, Space, SpaceName
-from kiwi_mcp.kernel.core.static_plan import StaticPlan, static_plan
+from kiwi_mcp.kernel.core.static_plan import StaticPlan
 from kiwi_mcp.kernel.errors import KiwiError
-from kiwi_mcp.kernel.exec.plan import Plan, Prepared, finish, prepare
+from kiwi_mcp.kernel.exec.executor import EventHook, execute
+from kiwi_mcp.kernel.exec.plan import Plan, Prepared, finish
+from kiwi_mcp.kernel.exec.plan_cache import PlanCache
 from kiwi_mcp.kernel.services.lockfiles.policy import LockCheck, check_lockfile, lockfile_store
-from kiwi_mcp.kernel.store.files import FileCache, Observed
+from kiwi_mcp.kernel.store.files import FileCache
 from kiwi_mcp.kernel.store.items import ItemStore
 from kiwi_mcp.kernel.store.settings import Settings
-from kiwi_mcp.kernel.trust.audit.log import AuditLog, call_record
+from kiwi_mcp.kernel.trust.audit.log import AuditLog
 from kiwi_mcp.kernel.trust.capabilities import CapabilitySet
 from kiwi_mcp.kernel.trust.verifier import Verifier
 
@@ -39,12 +38,6 @@ if TYPE_CHECKING:
     from kiwi_mcp.primitives.http_client import HttpClient
 
 __all__ = ["Kernel", "Plan"]
-
-EventHook = Callable[[dict[str, Any]], None]
-
-
-_MAX_STATICS = 256
-_MAX_PREPARED = 256
 
 
 class Kernel:
@@ -75,8 +68,7 @@ class Kernel:
         self._policy: tuple[str | None, CapabilitySet] | None = None
         self._policy_path: str | None = None
         self._env_resolver: EnvResolver | None = None
-        self._statics: dict[tuple[tuple[str, str], ...], StaticPlan] = {}
-        self._prepared: dict[tuple[str, bool], tuple[Prepared, Observed]] = {}
+        self._plans = PlanCache(self.files)
         self._http: HttpClient | None = None
         self._auth: AuthStore | None = None
         self._lockfiles: LockfileStore | None = None
@@ -239,32 +231,11 @@ class Kernel:
         Raises:
             KiwiError: resolution or verification failed (see ``plan.prepare``).
         """
-        key = (tool_id, locked)
-        kept = self._prepared.get(key)
-        if kept is not None:
-            if kept[1].fresh():
-                return kept[0]
-            del self._prepared[key]
-        with self.files.witnessing() as witness:
-            prepared = prepare(self, tool_id, locked=locked)
-        observed = witness.freeze()
-        if observed is not None and prepared.failed is None:
-            if len(self._prepared) >= _MAX_PREPARED:
-                self._prepared.pop(next(iter(self._prepared)))
-            self._prepared[key] = (prepared, observed)
-        return prepared
+        return self._plans.prepared(self, tool_id, locked=locked)
 
     def static(self, chain: Chain) -> StaticPlan:
-        """``static_plan(chain)``, memoized by the links' (path, SHA-256): exactly what it
-        depends on."""
-        key = tuple((str(link.file.path), link.sha256) for link in chain.links)
-        found = self._statics.get(key)
-        if found is None:
-            found = static_plan(chain)
-            if len(self._statics) >= _MAX_STATICS:
-                self._statics.pop(next(iter(self._statics)))
-            self._statics[key] = found
-        return found
+        """``static_plan(chain)``, memoized by the links' (path, SHA-256)."""
+        return self._plans.static(chain)
 
     def env_resolver(self) -> EnvResolver:
         """The project's EnvResolver (one per kernel; it keeps no state between calls)."""
@@ -293,82 +264,15 @@ class Kernel:
         locked: bool = False,
         on_event: EventHook | None = None,
     ) -> dict[str, Any]:
-        """Run a tool and return its envelope; never raises a ``KiwiError``."""
-        from kiwi_mcp.kernel.exec.dispatch import run_http, run_subprocess
-
-        started = time.perf_counter()
-        params = dict(params or {})
-        meta: dict[str, Any] = {"chain": [], "primitive": None}
-        redactor = Redactor(())
-        plan: Plan | None = None
-        envelope: dict[str, Any]
-        try:
-            plan = await self.plan(tool_id, params, caps=caps, thread_id=thread_id, locked=locked)
-            redactor = Redactor(plan.secret_values)
-            on_event = _redacting(on_event, redactor)
-            meta.update(chain=list(plan.chain.ids), primitive=plan.chain.primitive)
-            if plan.warnings:
-                meta["warnings"] = list(plan.warnings)
-            meta["lockfile"] = plan.lockfile.status
-            if dry_run:
-                data: Any = {"dry_run": True, "params": plan.params, "config": plan.config}
-            elif plan.chain.primitive == "primitives/subprocess":
-                data, meta["process"] = await run_subprocess(
-                    plan.config, env=plan.env, params=plan.params, on_event=on_event
-                )
-            else:
-                data, meta["http"] = await run_http(
-                    plan.config,
-                    client=self.http,
-                    project_path=self.settings.project_root,
-                    on_event=on_event,
-                )
-            if plan.chain.asked.mutates_state and not dry_run:
-                meta["checkpoint_recommended"] = True
-            envelope = ok_envelope(data, meta)
-        except KiwiError as err:
-            if not meta["chain"]:
-                meta["chain"] = list(err.chain)
-            envelope = error_envelope(err, meta)
-        except asyncio.CancelledError:
-            # the caller went away; the primitive killed what it started — record that
-            meta["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
-            cancelled = {"ok": False, "error": {"code": "CANCELLED"}, "meta": meta}
-            self._audit(tool_id, params, plan, cancelled, thread_id)
-            raise
-        meta["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
-        envelope["meta"] = meta
-        envelope = redactor.redact_value(envelope)
-        self._audit(tool_id, params, plan, envelope, thread_id)
-        return envelope
-
-    def _audit(
-        self,
-        tool_id: str,
-        params: Mapping[str, Any],
-        plan: Plan | None,
-        envelope: Mapping[str, Any],
-        thread_id: str | None,
-    ) -> None:
-        self.audit.append(
-            call_record(
-                session=self.session,
-                thread=thread_id,
-                item=tool_id,
-                params=params,
-                caps_used=list(plan.caps_used) if plan else [],
-                envelope=envelope,
-            )
+        """Run a tool and return its envelope; never raises a ``KiwiError``
+        (``exec/executor.py``)."""
+        return await execute(
+            self,
+            tool_id,
+            params,
+            dry_run=dry_run,
+            caps=caps,
+            thread_id=thread_id,
+            locked=locked,
+            on_event=on_event,
         )
-
-
-def _redacting(hook: EventHook | None, redactor: Redactor) -> EventHook | None:
-    """Events pass through the same redaction as the envelope (they may echo a secret)."""
-    if hook is None:
-        return None
-    inner = hook
-
-    def redacted(event: dict[str, Any]) -> None:
-        inner(redactor.redact_value(event))
-
-    return redacted

@@ -1,0 +1,153 @@
+"""One ``execute``: from an id and params to a result envelope (SPEC §5).
+
+Order, before any effect: resolve the chain → verify every link → validate params →
+capabilities (``requires``) → lockfile → merge + template → ``config_schema`` of every link →
+the effect gate (host / command) — all in ``exec/plan.py``, whose params-independent part a
+kernel keeps while its files are unchanged (``exec/plan_cache.py``). Then the primitive runs
+(``exec/dispatch.py``), the result is redacted, and one audit line is written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from kiwi_mcp.kernel.core.envelope import error_envelope, ok_envelope
+from kiwi_mcp.kernel.core.redact import Redactor
+from kiwi_mcp.kernel.errors import KiwiError
+from kiwi_mcp.kernel.exec.plan import Plan
+from kiwi_mcp.kernel.trust.audit.log import AuditLog, call_record
+from kiwi_mcp.kernel.trust.capabilities import CapabilitySet
+
+if TYPE_CHECKING:
+    from kiwi_mcp.primitives.http_client import HttpClient
+
+__all__ = ["EventHook", "Executes", "execute"]
+
+EventHook = Callable[[dict[str, Any]], None]
+
+
+class Executes(Protocol):
+    """What ``execute`` needs of its kernel (``exec/kernel.py``'s ``Kernel``)."""
+
+    session: str
+    audit: AuditLog
+
+    @property
+    def project_root(self) -> Path: ...
+
+    @property
+    def http(self) -> HttpClient: ...
+
+    async def plan(
+        self,
+        tool_id: str,
+        params: Mapping[str, Any],
+        *,
+        caps: CapabilitySet | None = None,
+        thread_id: str | None = None,
+        locked: bool = False,
+        fetch_auth: bool = True,
+    ) -> Plan: ...
+
+
+async def execute(
+    kernel: Executes,
+    tool_id: str,
+    params: Mapping[str, Any] | None = None,
+    *,
+    dry_run: bool = False,
+    caps: CapabilitySet | None = None,
+    thread_id: str | None = None,
+    locked: bool = False,
+    on_event: EventHook | None = None,
+) -> dict[str, Any]:
+    """Run a tool and return its envelope; never raises a ``KiwiError``.
+
+    SPEC §5.2's checks (``kernel.plan``), then the primitive, then redaction of everything
+    the envelope and the events carry, then one audit line whatever happened — a cancelled
+    call included (it is recorded, then the cancellation goes on).
+    """
+    # imported on first use: the primitives' modules are not needed to list or plan
+    from kiwi_mcp.kernel.exec.dispatch import run_http, run_subprocess
+
+    started = time.perf_counter()
+    params = dict(params or {})
+    meta: dict[str, Any] = {"chain": [], "primitive": None}
+    redactor = Redactor(())
+    plan: Plan | None = None
+    envelope: dict[str, Any]
+    try:
+        plan = await kernel.plan(tool_id, params, caps=caps, thread_id=thread_id, locked=locked)
+        redactor = Redactor(plan.secret_values)
+        on_event = _redacting(on_event, redactor)
+        meta.update(chain=list(plan.chain.ids), primitive=plan.chain.primitive)
+        if plan.warnings:
+            meta["warnings"] = list(plan.warnings)
+        meta["lockfile"] = plan.lockfile.status
+        if dry_run:
+            data: Any = {"dry_run": True, "params": plan.params, "config": plan.config}
+        elif plan.chain.primitive == "primitives/subprocess":
+            data, meta["process"] = await run_subprocess(
+                plan.config, env=plan.env, params=plan.params, on_event=on_event
+            )
+        else:
+            data, meta["http"] = await run_http(
+                plan.config,
+                client=kernel.http,
+                project_path=kernel.project_root,
+                on_event=on_event,
+            )
+        if plan.chain.asked.mutates_state and not dry_run:
+            meta["checkpoint_recommended"] = True
+        envelope = ok_envelope(data, meta)
+    except KiwiError as err:
+        if not meta["chain"]:
+            meta["chain"] = list(err.chain)
+        envelope = error_envelope(err, meta)
+    except asyncio.CancelledError:
+        # the caller went away; the primitive killed what it started — record that
+        meta["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
+        cancelled = {"ok": False, "error": {"code": "CANCELLED"}, "meta": meta}
+        _audit(kernel, tool_id, params, plan, cancelled, thread_id)
+        raise
+    meta["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
+    envelope["meta"] = meta
+    envelope = redactor.redact_value(envelope)
+    _audit(kernel, tool_id, params, plan, envelope, thread_id)
+    return envelope
+
+
+def _audit(
+    kernel: Executes,
+    tool_id: str,
+    params: Mapping[str, Any],
+    plan: Plan | None,
+    envelope: Mapping[str, Any],
+    thread_id: str | None,
+) -> None:
+    kernel.audit.append(
+        call_record(
+            session=kernel.session,
+            thread=thread_id,
+            item=tool_id,
+            params=params,
+            caps_used=list(plan.caps_used) if plan else [],
+            envelope=envelope,
+        )
+    )
+
+
+def _redacting(hook: EventHook | None, redactor: Redactor) -> EventHook | None:
+    """Events pass through the same redaction as the envelope (they may echo a secret)."""
+    if hook is None:
+        return None
+    inner = hook
+
+    def redacted(event: dict[str, Any]) -> None:
+        inner(redactor.redact_value(event))
+
+    return redacted

@@ -1,7 +1,10 @@
 """Kiwi's kernel: items, chains, services, trust, and the CLI and MCP faces.
 
-The public face is this short list; each name is imported on first use (PEP 562), so
-``import kernel`` stays cheap for ``kiwi --help``.
+The public face is this short list — what a tool that imports the kernel as a library (a
+thread's runner, a test, a script) needs. Each name is imported on first use (PEP 562), so
+``import kiwi_mcp.kernel`` stays cheap for ``kiwi --help``. Everything else is importable
+from its module (``kiwi_mcp.kernel.core.templating.render``, ``…store.items.ItemStore``) but
+is not API.
 """
 
 from __future__ import annotations
@@ -13,52 +16,49 @@ from kiwi_mcp.kernel._version import __version__ as __version__
 
 _EXPORTS = {
     "CapabilitySet": "kiwi_mcp.kernel.trust.capabilities",
+    "CapabilityToken": "kiwi_mcp.kernel.trust.tokens",
     "Chain": "kiwi_mcp.kernel.core.chain",
     "Directive": "kiwi_mcp.kernel.core.items",
-    "ItemStore": "kiwi_mcp.kernel.store.items",
     "Kernel": "kiwi_mcp.kernel.exec.kernel",
     "KiwiError": "kiwi_mcp.kernel.errors",
     "Knowledge": "kiwi_mcp.kernel.core.items",
     "Settings": "kiwi_mcp.kernel.store.settings",
-    "TemplateContext": "kiwi_mcp.kernel.core.templating",
     "Tool": "kiwi_mcp.kernel.core.items",
-    "merge_configs": "kiwi_mcp.kernel.core.merge",
-    "render": "kiwi_mcp.kernel.core.templating",
-    "resolve_chain": "kiwi_mcp.kernel.core.chain",
+    "mint_token": "kiwi_mcp.kernel.trust.tokens",
+    "verify_token": "kiwi_mcp.kernel.trust.tokens",
 }
+#: public names whose object has another name in its module
+_RENAMED = {"mint_token": "mint"}
 
 __all__ = [
     "CapabilitySet",
+    "CapabilityToken",
     "Chain",
     "Directive",
-    "ItemStore",
     "Kernel",
     "KiwiError",
     "Knowledge",
     "Settings",
-    "TemplateContext",
     "Tool",
-    "merge_configs",
-    "render",
-    "resolve_chain",
+    "mint_token",
+    "verify_token",
 ]
 
 if TYPE_CHECKING:
-    from kiwi_mcp.kernel.core.chain import Chain, resolve_chain
+    from kiwi_mcp.kernel.core.chain import Chain
     from kiwi_mcp.kernel.core.items import Directive, Knowledge, Tool
-    from kiwi_mcp.kernel.core.merge import merge_configs
-    from kiwi_mcp.kernel.core.templating import TemplateContext, render
     from kiwi_mcp.kernel.errors import KiwiError
     from kiwi_mcp.kernel.exec.kernel import Kernel
-    from kiwi_mcp.kernel.store.items import ItemStore
     from kiwi_mcp.kernel.store.settings import Settings
     from kiwi_mcp.kernel.trust.capabilities import CapabilitySet
+    from kiwi_mcp.kernel.trust.tokens import CapabilityToken, verify_token
+    from kiwi_mcp.kernel.trust.tokens import mint as mint_token
 
 
 def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    value = getattr(importlib.import_module(module), _RENAMED.get(name, name))
     globals()[name] = value
     return value

@@ -1,8 +1,51 @@
 """One error tree for the whole kernel.
 
-Every failure a caller handles differently has its own subclass with a stable ``code``
-(SPEC §5.5). Errors carry structured fields and render them in ``__str__``; the faces
-(CLI, MCP) turn them into result envelopes and never show a traceback.
+Every failure a caller handles differently has its own class with a stable ``code`` (SPEC
+§5.5), the string the result envelope carries. Errors carry structured fields and render
+them in ``__str__``; the faces (CLI, MCP) turn them into result envelopes and never show a
+traceback. Where a builtin fits, the class is that builtin too::
+
+    KiwiError                    KIWI_ERROR
+    ├── ResolveError
+    │   ├── InvalidId            INVALID_ID            ValueError
+    │   ├── ItemNotFound         ITEM_NOT_FOUND        LookupError
+    │   ├── AmbiguousId          AMBIGUOUS_ID          LookupError
+    │   └── ChainBroken          CHAIN_BROKEN
+    ├── ItemError
+    │   ├── ParseError           PARSE_ERROR           ValueError
+    │   ├── ParamsInvalid        PARAMS_INVALID        ValueError
+    │   ├── ConfigInvalid        CONFIG_INVALID        ValueError
+    │   └── TemplateError        TEMPLATE_ERROR        ValueError
+    ├── TrustError
+    │   ├── SignatureMissing     SIGNATURE_MISSING
+    │   ├── IntegrityFailed      INTEGRITY_FAILED
+    │   ├── SignatureUntrusted   SIGNATURE_UNTRUSTED
+    │   ├── TokenInvalid         TOKEN_INVALID         PermissionError
+    │   ├── KeyMissing           KEY_MISSING           LookupError
+    │   └── KeyUnsafe            KEY_UNSAFE            PermissionError
+    ├── LockfileError            LOCKFILE_ERROR
+    │   └── LockfileMismatch     LOCKFILE_MISMATCH
+    ├── AuthError
+    │   ├── AuthRequired         AUTH_REQUIRED
+    │   └── BackendUnavailable   BACKEND_UNAVAILABLE
+    ├── RunError
+    │   ├── ExecutionFailed      EXECUTION_FAILED
+    │   ├── ExecutionTimeout     TIMEOUT               TimeoutError
+    │   ├── HttpError            HTTP_ERROR
+    │   └── Cancelled            CANCELLED
+    ├── PermissionDenied         PERMISSION_DENIED     PermissionError
+    ├── UsageError               USAGE_ERROR           ValueError
+    ├── NotAvailable             NOT_AVAILABLE
+    └── InternalError            INTERNAL_ERROR
+
+The families are what a caller catches to handle a whole kind of failure at once: an item
+or its chain cannot be found (``ResolveError``), an item's file or the values given to it
+are wrong (``ItemError``), verification refused it (``TrustError``), a lockfile refused it
+(``LockfileError``), a credential is missing or unreachable (``AuthError``), or the run
+itself failed (``RunError``). A family has no code of its own and is never raised; the one
+exception is ``LockfileError``, raised as itself for a lockfile that cannot be read. Codes
+are registered as the classes are defined (``__init_subclass__``), so ``error_for_code``
+knows every class above and a second class claiming a taken code fails at import.
 """
 
 from __future__ import annotations
@@ -12,15 +55,19 @@ from typing import Any, ClassVar
 
 __all__ = [
     "AmbiguousId",
+    "AuthError",
     "AuthRequired",
     "BackendUnavailable",
+    "Cancelled",
     "ChainBroken",
     "ConfigInvalid",
     "ExecutionFailed",
     "ExecutionTimeout",
     "HttpError",
     "IntegrityFailed",
+    "InternalError",
     "InvalidId",
+    "ItemError",
     "ItemNotFound",
     "KeyMissing",
     "KeyUnsafe",
@@ -31,13 +78,19 @@ __all__ = [
     "ParamsInvalid",
     "ParseError",
     "PermissionDenied",
+    "ResolveError",
+    "RunError",
     "SignatureMissing",
     "SignatureUntrusted",
     "TemplateError",
     "TokenInvalid",
+    "TrustError",
     "UsageError",
     "error_for_code",
 ]
+
+#: code → the class that carries it, filled in by ``KiwiError.__init_subclass__``.
+_BY_CODE: dict[str, type[KiwiError]] = {}
 
 
 class KiwiError(Exception):
@@ -51,6 +104,21 @@ class KiwiError(Exception):
 
     code: ClassVar[str] = "KIWI_ERROR"
     default_hint: ClassVar[str] = "Run 'kiwi --help' for usage."
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Register a class that sets its own ``code``; one without is a family.
+
+        Raises:
+            TypeError: the code is the root's or already another class's.
+        """
+        super().__init_subclass__(**kwargs)
+        code = cls.__dict__.get("code")
+        if code is None:
+            return
+        taken = KiwiError if code == KiwiError.code else _BY_CODE.get(code)
+        if taken is not None:
+            raise TypeError(f"{cls.__name__}: error code {code!r} is {taken.__name__}'s")
+        _BY_CODE[code] = cls
 
     def __init__(
         self,
@@ -102,75 +170,162 @@ class KiwiError(Exception):
         return text
 
 
-class UsageError(KiwiError, ValueError):
-    code = "USAGE_ERROR"
+# --- families ---------------------------------------------------------------------------
 
 
-class InvalidId(KiwiError, ValueError):
+class ResolveError(KiwiError):
+    """An id, an item or a chain link cannot be found or is not unique."""
+
+
+class ItemError(KiwiError):
+    """An item's file, or the params or config given to it, are not valid."""
+
+
+class TrustError(KiwiError):
+    """Verification refused an item or a token, or a signing key is unusable."""
+
+
+class LockfileError(KiwiError):
+    """A lockfile cannot be read (raised as itself), or it refused a chain."""
+
+    code = "LOCKFILE_ERROR"
+    default_hint = "Re-freeze with 'kiwi lockfile freeze <id>'."
+
+
+class AuthError(KiwiError):
+    """A credential is missing, or the store that holds them cannot be reached."""
+
+
+class RunError(KiwiError):
+    """The primitive ran and failed, timed out, or was cancelled."""
+
+
+# --- ResolveError -----------------------------------------------------------------------
+
+
+class InvalidId(ResolveError, ValueError):
     code = "INVALID_ID"
     default_hint = "Ids are '/'-separated segments of [a-z0-9][a-z0-9_.-]*, e.g. 'runtimes/python'."
 
 
-class ItemNotFound(KiwiError, LookupError):
+class ItemNotFound(ResolveError, LookupError):
     code = "ITEM_NOT_FOUND"
     default_hint = "Run 'kiwi search <words>' to find the item's id."
 
 
-class AmbiguousId(KiwiError, LookupError):
+class AmbiguousId(ResolveError, LookupError):
     code = "AMBIGUOUS_ID"
     default_hint = "Use one of the full ids listed in details.candidates."
 
 
-class ParseError(KiwiError, ValueError):
-    code = "PARSE_ERROR"
-    default_hint = "Fix the file at the place named in the message."
-
-
-class ChainBroken(KiwiError):
+class ChainBroken(ResolveError):
     code = "CHAIN_BROKEN"
     default_hint = "Check the executor_id of the last link shown; run 'kiwi resolve <id>'."
 
 
-class ParamsInvalid(KiwiError, ValueError):
+# --- ItemError --------------------------------------------------------------------------
+
+
+class ParseError(ItemError, ValueError):
+    code = "PARSE_ERROR"
+    default_hint = "Fix the file at the place named in the message."
+
+
+class ParamsInvalid(ItemError, ValueError):
     code = "PARAMS_INVALID"
     default_hint = "Run 'kiwi show tool <id>' to see the tool's parameters."
 
 
-class ConfigInvalid(KiwiError, ValueError):
+class ConfigInvalid(ItemError, ValueError):
     code = "CONFIG_INVALID"
     default_hint = "Run 'kiwi resolve <id>' to see the merged config."
 
 
-class TemplateError(KiwiError, ValueError):
+class TemplateError(ItemError, ValueError):
     code = "TEMPLATE_ERROR"
     default_hint = (
         "Use ${params.x}, ${NAME}, ${secrets.X}, ${tool.*}, ${project.path}, or add ':-default'."
     )
 
 
-class SignatureMissing(KiwiError):
+# --- TrustError -------------------------------------------------------------------------
+
+
+class SignatureMissing(TrustError):
     code = "SIGNATURE_MISSING"
     default_hint = "Sign it with 'kiwi sign <kind> <id>', or run with KIWI_VERIFY=hash."
 
 
-class IntegrityFailed(KiwiError):
+class IntegrityFailed(TrustError):
     code = "INTEGRITY_FAILED"
     default_hint = "The file changed after it was signed; review it, then 'kiwi sign <kind> <id>'."
 
 
-class SignatureUntrusted(KiwiError):
+class SignatureUntrusted(TrustError):
     code = "SIGNATURE_UNTRUSTED"
     default_hint = "Trust the signer with 'kiwi trust add <public-key-file>'."
 
 
-class LockfileError(KiwiError):
-    code = "LOCKFILE_ERROR"
-    default_hint = "Re-freeze with 'kiwi lockfile freeze <id>'."
+class TokenInvalid(TrustError, PermissionError):
+    code = "TOKEN_INVALID"
+    default_hint = "Mint a fresh token from a valid parent."
 
 
-class LockfileMismatch(KiwiError):
+class KeyMissing(TrustError, LookupError):
+    code = "KEY_MISSING"
+    default_hint = "Make your signing key with 'kiwi keys init'."
+
+
+class KeyUnsafe(TrustError, PermissionError):
+    code = "KEY_UNSAFE"
+    default_hint = "Make the private key readable by you only (chmod 600)."
+
+
+# --- LockfileError ----------------------------------------------------------------------
+
+
+class LockfileMismatch(LockfileError):
     code = "LOCKFILE_MISMATCH"
     default_hint = "Review the change, then 'kiwi lockfile freeze <id>' to accept it."
+
+
+# --- AuthError --------------------------------------------------------------------------
+
+
+class AuthRequired(AuthError):
+    code = "AUTH_REQUIRED"
+    default_hint = "Run 'kiwi auth signin <service>'."
+
+
+class BackendUnavailable(AuthError):
+    code = "BACKEND_UNAVAILABLE"
+    default_hint = "Start or unlock a keyring, or set KIWI_AUTH_BACKEND=file."
+
+
+# --- RunError ---------------------------------------------------------------------------
+
+
+class ExecutionFailed(RunError):
+    code = "EXECUTION_FAILED"
+    default_hint = "See meta.process.stderr for what the tool printed."
+
+
+class ExecutionTimeout(RunError, TimeoutError):
+    code = "TIMEOUT"
+    default_hint = "Raise the tool's 'timeout' in its config, or make it faster."
+
+
+class HttpError(RunError):
+    code = "HTTP_ERROR"
+    default_hint = "See error.details for the response body."
+
+
+class Cancelled(RunError):
+    code = "CANCELLED"
+    default_hint = "The caller went away before the call finished; run it again if still wanted."
+
+
+# --- at the top -------------------------------------------------------------------------
 
 
 class PermissionDenied(KiwiError, PermissionError):
@@ -180,24 +335,8 @@ class PermissionDenied(KiwiError, PermissionError):
     )
 
 
-class TokenInvalid(KiwiError, PermissionError):
-    code = "TOKEN_INVALID"
-    default_hint = "Mint a fresh token from a valid parent."
-
-
-class KeyMissing(KiwiError, LookupError):
-    code = "KEY_MISSING"
-    default_hint = "Make your signing key with 'kiwi keys init'."
-
-
-class KeyUnsafe(KiwiError, PermissionError):
-    code = "KEY_UNSAFE"
-    default_hint = "Make the private key readable by you only (chmod 600)."
-
-
-class BackendUnavailable(KiwiError):
-    code = "BACKEND_UNAVAILABLE"
-    default_hint = "Start or unlock a keyring, or set KIWI_AUTH_BACKEND=file."
+class UsageError(KiwiError, ValueError):
+    code = "USAGE_ERROR"
 
 
 class NotAvailable(KiwiError):
@@ -205,55 +344,9 @@ class NotAvailable(KiwiError):
     default_hint = "This capability is not built yet; see 'kiwi --help' for what is."
 
 
-class AuthRequired(KiwiError):
-    code = "AUTH_REQUIRED"
-    default_hint = "Run 'kiwi auth signin <service>'."
-
-
-class ExecutionTimeout(KiwiError, TimeoutError):
-    code = "TIMEOUT"
-    default_hint = "Raise the tool's 'timeout' in its config, or make it faster."
-
-
-class ExecutionFailed(KiwiError):
-    code = "EXECUTION_FAILED"
-    default_hint = "See meta.process.stderr for what the tool printed."
-
-
-class HttpError(KiwiError):
-    code = "HTTP_ERROR"
-    default_hint = "See error.details for the response body."
-
-
-_BY_CODE: dict[str, type[KiwiError]] = {
-    cls.code: cls
-    for cls in (
-        UsageError,
-        InvalidId,
-        ItemNotFound,
-        AmbiguousId,
-        ParseError,
-        ChainBroken,
-        ParamsInvalid,
-        ConfigInvalid,
-        TemplateError,
-        SignatureMissing,
-        IntegrityFailed,
-        SignatureUntrusted,
-        LockfileError,
-        LockfileMismatch,
-        PermissionDenied,
-        TokenInvalid,
-        AuthRequired,
-        KeyMissing,
-        KeyUnsafe,
-        NotAvailable,
-        BackendUnavailable,
-        ExecutionTimeout,
-        ExecutionFailed,
-        HttpError,
-    )
-}
+class InternalError(KiwiError):
+    code = "INTERNAL_ERROR"
+    default_hint = "Retry once; if it repeats, run the server with KIWI_LOG=DEBUG and report it."
 
 
 def error_for_code(code: str) -> type[KiwiError]:

@@ -49,12 +49,16 @@ class Kernel:
         *,
         caps: CapabilitySet | None = None,
         clock: Callable[[], float] = time.time,
+        clock_ns: Callable[[], int] = time.time_ns,
         session: str | None = None,
     ) -> None:
+        """``clock`` stamps records (audit lines, lockfiles, tokens); ``clock_ns`` is the
+        settle clock every file memo compares stat stamps against (``store/files.py``)."""
         self.settings = settings
         self.clock = clock
+        self.clock_ns = clock_ns
         self.session = session or uuid.uuid4().hex[:12]
-        self.files = FileCache()
+        self.files = FileCache(clock_ns=clock_ns)
         self.store = ItemStore(
             [
                 Space(name="project", root=settings.project_root / ".ai"),
@@ -62,8 +66,9 @@ class Kernel:
                 Space(name="system", root=settings.system_root),
             ],
             files=self.files,
+            clock_ns=clock_ns,
         )
-        self.verifier = Verifier(settings, self.files)
+        self.verifier = Verifier(settings, self.files, clock_ns=clock_ns)
         self._caps = caps
         self._policy: tuple[str | None, CapabilitySet] | None = None
         self._policy_path: str | None = None
@@ -72,7 +77,9 @@ class Kernel:
         self._http: HttpClient | None = None
         self._auth: AuthStore | None = None
         self._lockfiles: LockfileStore | None = None
-        self.audit = AuditLog(settings.project_root / ".ai" / "logs" / "audit", clock)
+        self.audit = AuditLog(
+            settings.project_root / ".ai" / "logs" / "audit", clock, clock_ns=clock_ns
+        )
 
     # --- services -----------------------------------------------------------------------
 

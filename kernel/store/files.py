@@ -14,6 +14,12 @@ field equal if the size is equal too. As git does for its index ("racy git"), a 
 mtime or ctime is less than :data:`SETTLE_NS` old when read is returned but not remembered,
 so it is read again on the next call until its timestamps are safely in the past.
 
+That is the kernel's one settle rule, :func:`settled`: a timestamp is trusted to tell a
+later change apart once the clock has moved :data:`SETTLE_NS` past it. The file cache, the
+witness below, the store's folder index, the verifier's trust folder and the audit writer's
+folder all apply it, each reading an injected clock (``clock_ns``, ``time.time_ns`` unless
+a test steps one by hand).
+
 What a computation saw on disk, and a cheap way to tell it is all still so.
 
 A long-lived kernel prepares each tool's chain once: resolution, verification, the lockfile
@@ -51,7 +57,7 @@ import hashlib
 import os
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Final
@@ -63,6 +69,7 @@ __all__ = [
     "Observed",
     "Signature",
     "Witness",
+    "settled",
     "signature_of",
 ]
 
@@ -72,6 +79,15 @@ _MAX_ENTRIES: Final = 4096
 
 #: (st_dev, st_ino, st_size, st_mtime_ns, st_ctime_ns)
 Signature = tuple[int, int, int, int, int]
+
+
+def settled(stamp_ns: int, now_ns: int, *, window_ns: int = SETTLE_NS) -> bool:
+    """Whether a file timestamp ``stamp_ns`` is old enough at ``now_ns`` that a change made
+    after it would show as a different timestamp (both in ns since the epoch).
+
+    ``window_ns`` is :data:`SETTLE_NS` everywhere but the audit writer (see its module).
+    """
+    return now_ns - stamp_ns >= window_ns
 
 
 def signature_of(st: os.stat_result) -> Signature:
@@ -90,18 +106,22 @@ class FileCache:
     """Reads files, remembering settled ones by stat signature. Not thread-safe.
 
     While a :class:`Witness` is active (``witnessing``), every path read or ``stat``-ed
-    through the cache is noted in it with the signature it had.
+    through the cache is noted in it with the signature it had. ``clock_ns`` is the clock
+    :func:`settled` reads, for the cache and for its witnesses.
     """
 
-    def __init__(self, max_entries: int = _MAX_ENTRIES) -> None:
+    def __init__(
+        self, max_entries: int = _MAX_ENTRIES, *, clock_ns: Callable[[], int] = time.time_ns
+    ) -> None:
         self._entries: OrderedDict[str, tuple[Signature, CachedFile]] = OrderedDict()
         self._max = max_entries
+        self.clock_ns = clock_ns
         self.witness: Witness | None = None
 
     @contextmanager
     def witnessing(self) -> Iterator[Witness]:
         """Note every path consulted through this cache until the block ends."""
-        outer, witness = self.witness, Witness()
+        outer, witness = self.witness, Witness(clock_ns=self.clock_ns)
         self.witness = witness
         try:
             yield witness
@@ -167,7 +187,7 @@ class FileCache:
         opened = (after.st_dev, after.st_ino, after.st_size, after.st_mtime_ns, after.st_ctime_ns)
         newest = max(after.st_mtime_ns, after.st_ctime_ns)
         # Remember only what was read from the file that was stat'ed, and only once settled.
-        if opened == signature and time.time_ns() - newest >= SETTLE_NS:
+        if opened == signature and settled(newest, self.clock_ns()):
             self._entries[key] = (signature, cached)
             self._entries.move_to_end(key)
             while len(self._entries) > self._max:
@@ -204,10 +224,14 @@ _MISSING: Final = None
 
 
 class Witness:
-    """Collects (path, signature) pairs while a preparation runs. Not thread-safe."""
+    """Collects (path, signature) pairs while a preparation runs. Not thread-safe.
 
-    def __init__(self) -> None:
+    ``clock_ns`` is the clock ``freeze`` judges the signatures' age by.
+    """
+
+    def __init__(self, *, clock_ns: Callable[[], int] = time.time_ns) -> None:
         self._seen: dict[str, Signature | None] = {}
+        self._clock_ns = clock_ns
         self.spoiled = False
 
     def note(self, path: str, signature: Signature | None) -> None:
@@ -224,7 +248,7 @@ class Witness:
         """What was seen, reduced to existing paths; None when it cannot be kept."""
         if self.spoiled:
             return None
-        now = time.time_ns()
+        now = self._clock_ns()
         checks: dict[str, Signature] = {}
         for path, signature in self._seen.items():
             if signature is _MISSING:
@@ -232,7 +256,7 @@ class Witness:
                 if found is None:
                     return None
                 path, signature = found
-            if now - max(signature[3], signature[4]) < SETTLE_NS:
+            if not settled(max(signature[3], signature[4]), now):
                 return None  # too fresh to tell a later change apart
             if checks.setdefault(path, signature) != signature:
                 return None

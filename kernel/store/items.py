@@ -1,8 +1,9 @@
 """Finding and reading items in the three spaces (SPEC §3).
 
 ``ItemStore`` indexes each space's ``<kind>s/`` folder once, keeps the index while no
-folder's mtime changes (``refresh`` checks, once per operation), and reads the bytes of an
-item on every load — integrity is always checked on what was actually read; parsing is
+folder's mtime changes (``refresh`` checks, once per operation; a folder whose mtime has
+not settled, by ``store.files.settled``, is listed again), and reads the bytes of an item
+on every load — integrity is always checked on what was actually read; parsing is
 memoized by content hash in ``kiwi_mcp.kernel.core.parse``.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from kiwi_mcp.kernel.core.spaces import (
     SpaceName,
 )
 from kiwi_mcp.kernel.errors import AmbiguousId, InvalidId, ItemNotFound, ParseError
-from kiwi_mcp.kernel.store.files import SETTLE_NS, FileCache
+from kiwi_mcp.kernel.store.files import FileCache, settled
 
 __all__ = ["ItemStore"]
 
@@ -39,10 +40,20 @@ class _SpaceIndex:
 
 
 class ItemStore:
-    """Locates and loads items across spaces, project first."""
+    """Locates and loads items across spaces, project first.
 
-    def __init__(self, spaces: Sequence[Space], *, files: FileCache | None = None) -> None:
-        self.files = files or FileCache()
+    ``clock_ns`` is the clock the index's folder mtimes are judged settled by.
+    """
+
+    def __init__(
+        self,
+        spaces: Sequence[Space],
+        *,
+        files: FileCache | None = None,
+        clock_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self.files = files or FileCache(clock_ns=clock_ns)
+        self.clock_ns = clock_ns
         unique: list[Space] = []
         seen: set[Path] = set()
         for space in spaces:
@@ -69,7 +80,7 @@ class ItemStore:
         key = (space.name, kind)
         index = self._index.get(key)
         if index is None:
-            index = _build_index(space, kind, self.files)
+            index = _build_index(space, kind, self.files, self.clock_ns)
             self._index[key] = index
         return index
 
@@ -185,7 +196,7 @@ class ItemStore:
         return LoadedItem(located=located, item=item, data=data, sha256=digest)
 
 
-def _folder_mtime(files: FileCache, folder: Path) -> int:
+def _folder_mtime(files: FileCache, folder: Path, clock_ns: Callable[[], int]) -> int:
     """The folder's mtime to compare later: -1 when missing; ``_UNSETTLED`` (which no later
     stat matches) when it changed too recently to tell a change in the same clock tick."""
     try:
@@ -194,12 +205,14 @@ def _folder_mtime(files: FileCache, folder: Path) -> int:
         return _UNSETTLED
     if st is None:
         return -1
-    if time.time_ns() - st.st_mtime_ns < SETTLE_NS:
+    if not settled(st.st_mtime_ns, clock_ns()):
         return _UNSETTLED
     return st.st_mtime_ns
 
 
-def _build_index(space: Space, kind: Kind, files: FileCache) -> _SpaceIndex:
+def _build_index(
+    space: Space, kind: Kind, files: FileCache, clock_ns: Callable[[], int]
+) -> _SpaceIndex:
     index = _SpaceIndex()
     base = space.root / folder_for(kind)
     extensions = EXTENSIONS[kind]
@@ -207,14 +220,14 @@ def _build_index(space: Space, kind: Kind, files: FileCache) -> _SpaceIndex:
         real_base = base.resolve(strict=True)
     except OSError:
         # No folder for this kind yet: watch the space's root for it to appear.
-        index.folder_mtimes[str(space.root)] = _folder_mtime(files, space.root)
+        index.folder_mtimes[str(space.root)] = _folder_mtime(files, space.root, clock_ns)
         index.folder_mtimes[str(base)] = -1
         return index
     stack: list[tuple[Path, str]] = [(base, "")]
     while stack:
         folder, prefix = stack.pop()
         # The mtime is taken before listing: an entry added after it changes it.
-        index.folder_mtimes[str(folder)] = _folder_mtime(files, folder)
+        index.folder_mtimes[str(folder)] = _folder_mtime(files, folder, clock_ns)
         try:
             entries = list(os.scandir(folder))
         except OSError:

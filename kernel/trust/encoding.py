@@ -1,4 +1,10 @@
-"""Small shared encodings of the trust layer: base64url, key fingerprints, canonical JSON."""
+"""Small shared encodings of the trust layer: base64url, key fingerprints, compact JSON.
+
+Compact JSON is ``json.dumps`` with sorted keys and no spaces, the bytes tokens are signed
+over and audit lines are chained by. It is not RFC 8785 canonical JSON: keys sort by code
+point, not UTF-16 unit, and floats are written as Python writes them. That one, for hashes
+other programs must reproduce, is ``kernel/core/canonical.py``.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +18,7 @@ from typing import Any, Final
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-__all__ = ["b64url_decode", "b64url_encode", "canonical_json", "fingerprint"]
+__all__ = ["b64url_decode", "b64url_encode", "compact_json", "fingerprint"]
 
 _B64URL_RE: Final = re.compile(r"[A-Za-z0-9_-]*")
 
@@ -45,15 +51,15 @@ def fingerprint(public_key: Ed25519PublicKey) -> str:
 
 
 #: One encoder for every call (``json.dumps`` with options builds a new one each time).
-_CANONICAL: Final = json.JSONEncoder(
+_COMPACT: Final = json.JSONEncoder(
     sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
 )
 
 
-def canonical_json(value: Any) -> bytes:
+def compact_json(value: Any) -> bytes:
     """Sorted keys, no spaces, UTF-8 — ``json.dumps(value, sort_keys=True,
     separators=(",", ":"), ensure_ascii=False, allow_nan=False)``.
 
     Raises TypeError for values JSON cannot hold, ValueError for NaN and infinities.
     """
-    return _CANONICAL.encode(value).encode("utf-8")
+    return _COMPACT.encode(value).encode("utf-8")

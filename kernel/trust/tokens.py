@@ -1,7 +1,7 @@
 """Capability tokens (SPEC §9.2). The clock is injected: every time is a ``now`` argument.
 
 Wire form: ``base64url(envelope JSON bytes) + "." + base64url(Ed25519 signature over those
-bytes)``, no padding. The envelope is canonical JSON (sorted keys, no spaces); the verifier
+bytes)``, no padding. The envelope is compact JSON (sorted keys, no spaces); the verifier
 checks the signature over the bytes it received, never over a re-serialisation.
 """
 
@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from kiwi_mcp.kernel.errors import ParseError, TokenInvalid
 from kiwi_mcp.kernel.trust.capabilities import CapabilitySet
-from kiwi_mcp.kernel.trust.encoding import b64url_decode, b64url_encode, canonical_json, fingerprint
+from kiwi_mcp.kernel.trust.encoding import b64url_decode, b64url_encode, compact_json, fingerprint
 
 __all__ = ["CLOCK_SKEW_S", "TOKEN_VERSION", "CapabilityToken", "mint", "verify_token"]
 
@@ -180,7 +180,7 @@ def mint(
         parent=parent_jti,
         depth=depth,
     )
-    payload = canonical_json(token.to_dict())
+    payload = compact_json(token.to_dict())
     return token, f"{b64url_encode(payload)}.{b64url_encode(key.sign(payload))}"
 
 

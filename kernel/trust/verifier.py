@@ -10,13 +10,14 @@ import hashlib
 import os
 import stat
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kiwi_mcp.kernel.core.items import Tool
 from kiwi_mcp.kernel.core.spaces import LoadedItem
 from kiwi_mcp.kernel.errors import IntegrityFailed, ParseError
-from kiwi_mcp.kernel.store.files import SETTLE_NS, FileCache
+from kiwi_mcp.kernel.store.files import FileCache, settled
 
 if TYPE_CHECKING:
     from kiwi_mcp.kernel.store.settings import Settings
@@ -79,11 +80,21 @@ def _plainly_inside(rel: str, path: str) -> bool:
 
 
 class Verifier:
-    """Applies the verification policy to loaded items."""
+    """Applies the verification policy to loaded items.
 
-    def __init__(self, settings: Settings, files: FileCache | None = None) -> None:
+    ``clock_ns`` is the clock the trust folder's mtime is judged settled by.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        files: FileCache | None = None,
+        *,
+        clock_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
         self.settings = settings
         self.files = files
+        self.clock_ns = clock_ns
         self._manifest: dict[str, Any] | None = None
         self._trusted: dict[str, Any] | None = None
         self._trusted_stamp: int | None = None
@@ -111,11 +122,11 @@ class Verifier:
         except OSError:
             st = None
         mtime = -1 if st is None else st.st_mtime_ns
-        settled = mtime == -1 or time.time_ns() - mtime >= SETTLE_NS
-        if not settled or mtime != self._trusted_stamp:
+        steady = mtime == -1 or settled(mtime, self.clock_ns())
+        if not steady or mtime != self._trusted_stamp:
             if self._trusted is not None:
                 self.forget_keys()
-            self._trusted_stamp = mtime if settled else None
+            self._trusted_stamp = mtime if steady else None
 
     def check(self, loaded: LoadedItem) -> str | None:
         """Verify one item; returns a warning to show, or None.

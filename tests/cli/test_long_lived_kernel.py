@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from pathlib import Path
 from typing import Any
 
 from kiwi_mcp.kernel.exec.kernel import Kernel
-from kiwi_mcp.kernel.store.files import SETTLE_NS
 from kiwi_mcp.kernel.store.settings import Settings
 from tests.cli.conftest import Project
+from tests.support.clocks import SettleClock
 
 TOOL = '''"""Echo."""
 
@@ -30,16 +29,12 @@ def execute(params, context):
 '''
 
 
-def _kernel(project: Project) -> Kernel:
-    return Kernel(Settings.from_environment(project.root, env=project.env))
+def _kernel(project: Project, clock: SettleClock) -> Kernel:
+    return Kernel(Settings.from_environment(project.root, env=project.env), clock_ns=clock)
 
 
 def _run(kernel: Kernel, **params: Any) -> dict[str, Any]:
     return asyncio.run(kernel.execute("echo", params))
-
-
-def _settle() -> None:
-    time.sleep(SETTLE_NS / 1e9 + 0.05)
 
 
 def _signed(project: Project) -> Path:
@@ -50,7 +45,7 @@ def _signed(project: Project) -> Path:
 
 def test_an_edit_right_after_a_call_is_refused(project: Project) -> None:
     path = _signed(project)
-    kernel = _kernel(project)
+    kernel = _kernel(project, SettleClock())
     assert _run(kernel)["data"] == {"said": "hi"}
     path.write_text(path.read_text().replace('"hi"', '"ho"'))  # same size, no settling
     envelope = _run(kernel)
@@ -59,8 +54,9 @@ def test_an_edit_right_after_a_call_is_refused(project: Project) -> None:
 
 def test_a_same_size_edit_after_the_file_settled_is_refused(project: Project) -> None:
     path = _signed(project)
-    kernel = _kernel(project)
-    _settle()
+    clock = SettleClock()
+    kernel = _kernel(project, clock)
+    clock.settle()
     assert _run(kernel)["ok"]
     assert _run(kernel)["ok"]  # now answered from the remembered bytes
     before = path.stat()
@@ -72,8 +68,9 @@ def test_a_same_size_edit_after_the_file_settled_is_refused(project: Project) ->
 
 def test_a_key_removed_by_another_process_counts_at_the_next_call(project: Project) -> None:
     _signed(project)
-    kernel = _kernel(project)
-    _settle()
+    clock = SettleClock()
+    kernel = _kernel(project, clock)
+    clock.settle()
     assert _run(kernel)["ok"]
     listed = project.kiwi("--json", "trust", "list")
     assert listed.returncode == 0, listed.stderr
@@ -87,7 +84,7 @@ def test_a_key_removed_by_another_process_counts_at_the_next_call(project: Proje
 
 def test_a_narrowed_policy_counts_at_the_next_call(project: Project) -> None:
     _signed(project)
-    kernel = _kernel(project)
+    kernel = _kernel(project, SettleClock())
     assert _run(kernel)["ok"]
     policy = project.root / ".ai" / "config" / "policy.yaml"
     policy.parent.mkdir(parents=True)

@@ -1,7 +1,7 @@
 """A kernel keeps each tool's prepared chain only while every file it came from is unchanged.
 
 ``Kernel.prepare`` (resolution, verification, lockfile, environment) is reused between calls
-while its witness's paths keep their stat signatures (``kernel/witness.py``). Each test
+while its witness's paths keep their stat signatures (``kernel/store/files.py``). Each test
 changes one input on disk — the tool, an extra file, a shadowing runtime, a dotenv file, a
 venv, a lockfile, the trusted keys — and checks the next plan sees it. Each runs twice: with
 the change made right after a call (inside the timestamp granularity: nothing may be kept)
@@ -15,7 +15,6 @@ import json
 import os
 import shutil
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,9 +23,9 @@ import pytest
 from kiwi_mcp.kernel.errors import KiwiError
 from kiwi_mcp.kernel.exec.kernel import Kernel
 from kiwi_mcp.kernel.exec.plan import Plan
-from kiwi_mcp.kernel.store.files import SETTLE_NS
 from kiwi_mcp.kernel.store.settings import Settings
 from tests.cli.conftest import Project
+from tests.support.clocks import SettleClock
 
 TOOL = '''"""Echo, with an env value and a helper file."""
 
@@ -43,8 +42,8 @@ def execute(params, context):
 SYSTEM_RUNTIMES = Path(__file__).resolve().parents[2] / ".ai" / "tools" / "runtimes"
 
 
-def _kernel(project: Project) -> Kernel:
-    return Kernel(Settings.from_environment(project.root, env=project.env))
+def _kernel(project: Project, clock: SettleClock) -> Kernel:
+    return Kernel(Settings.from_environment(project.root, env=project.env), clock_ns=clock)
 
 
 def _plan(kernel: Kernel) -> Plan:
@@ -57,10 +56,6 @@ def _error(kernel: Kernel) -> str:
     return caught.value.code
 
 
-def _settle() -> None:
-    time.sleep(SETTLE_NS / 1e9 + 0.05)
-
-
 @pytest.fixture
 def echo(project: Project) -> Project:
     project.write_tool("echo.py", TOOL)
@@ -69,10 +64,10 @@ def echo(project: Project) -> Project:
     return project
 
 
-def _warm(kernel: Kernel, settled: bool) -> Plan:
-    """Plan once; with ``settled``, wait and show the prepared chain is now being reused."""
+def _warm(kernel: Kernel, clock: SettleClock, settled: bool) -> Plan:
+    """Plan once; with ``settled``, step the clock and show the prepared chain is now reused."""
     if settled:
-        _settle()
+        clock.settle()
     plan = _plan(kernel)
     if settled:
         kept = kernel.prepare("echo")
@@ -81,9 +76,10 @@ def _warm(kernel: Kernel, settled: bool) -> Plan:
 
 
 def test_an_unchanged_chain_is_prepared_once(echo: Project) -> None:
-    kernel = _kernel(echo)
+    clock = SettleClock()
+    kernel = _kernel(echo, clock)
     assert asyncio.run(kernel.execute("echo", {}))["ok"]  # the first call makes .ai/logs
-    _settle()
+    clock.settle()
     first = kernel.prepare("echo")
     assert kernel.prepare("echo") is first
     for say in ("yo", "ya"):  # what a call writes (audit line, caches) changes nothing watched
@@ -92,7 +88,9 @@ def test_an_unchanged_chain_is_prepared_once(echo: Project) -> None:
 
 
 def test_a_chain_whose_files_just_changed_is_not_kept(echo: Project) -> None:
-    kernel = _kernel(echo)
+    clock = SettleClock()
+    clock.settle()  # only the change below is fresh
+    kernel = _kernel(echo, clock)
     (echo.tools / "new.txt").write_text("x")  # the tools folder changed a moment ago
     assert kernel.prepare("echo") is not kernel.prepare("echo")
 
@@ -125,8 +123,9 @@ def _key_removed(project: Project) -> None:
 def test_a_tampered_input_is_refused_at_the_next_call(
     echo: Project, settled: bool, change: Callable[[Project], None], code: str
 ) -> None:
-    kernel = _kernel(echo)
-    _warm(kernel, settled)
+    clock = SettleClock()
+    kernel = _kernel(echo, clock)
+    _warm(kernel, clock, settled)
     change(echo)
     assert _error(kernel) == code
 
@@ -136,8 +135,9 @@ def test_a_tampered_input_is_refused_at_the_next_call(
 def test_a_new_dotenv_value_is_used_at_the_next_call(
     echo: Project, settled: bool, where: str
 ) -> None:
-    kernel = _kernel(echo)
-    assert _warm(kernel, settled).config["env"]["GREETING"] == "none"
+    clock = SettleClock()
+    kernel = _kernel(echo, clock)
+    assert _warm(kernel, clock, settled).config["env"]["GREETING"] == "none"
     base = echo.root if where.startswith("project") else echo.user
     path = base / where.split("/", 1)[1]
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -147,8 +147,9 @@ def test_a_new_dotenv_value_is_used_at_the_next_call(
 
 @pytest.mark.parametrize("settled", [False, True], ids=["at-once", "settled"])
 def test_a_new_venv_is_used_at_the_next_call(echo: Project, settled: bool) -> None:
-    kernel = _kernel(echo)
-    assert "VIRTUAL_ENV" not in _warm(kernel, settled).env
+    clock = SettleClock()
+    kernel = _kernel(echo, clock)
+    assert "VIRTUAL_ENV" not in _warm(kernel, clock, settled).env
     python = echo.root / ".venv" / "bin" / "python"
     python.parent.mkdir(parents=True)
     os.symlink(sys.executable, python)
@@ -159,8 +160,9 @@ def test_a_new_venv_is_used_at_the_next_call(echo: Project, settled: bool) -> No
 
 @pytest.mark.parametrize("settled", [False, True], ids=["at-once", "settled"])
 def test_a_shadowing_runtime_is_used_at_the_next_call(echo: Project, settled: bool) -> None:
-    kernel = _kernel(echo)
-    assert _warm(kernel, settled).chain.links[1].file.space == "system"
+    clock = SettleClock()
+    kernel = _kernel(echo, clock)
+    assert _warm(kernel, clock, settled).chain.links[1].file.space == "system"
     ours = echo.tools / "runtimes"
     ours.mkdir()
     for name in ("python.yaml", "_python_runner.py"):
@@ -171,13 +173,14 @@ def test_a_shadowing_runtime_is_used_at_the_next_call(echo: Project, settled: bo
 
 @pytest.mark.parametrize("settled", [False, True], ids=["at-once", "settled"])
 def test_a_new_lockfile_counts_at_the_next_call(echo: Project, settled: bool) -> None:
-    kernel = _kernel(echo)
-    assert _warm(kernel, settled).lockfile.status == "absent"
+    clock = SettleClock()
+    kernel = _kernel(echo, clock)
+    assert _warm(kernel, clock, settled).lockfile.status == "absent"
     frozen = echo.kiwi("lockfile", "freeze", "echo")
     assert frozen.returncode == 0, frozen.stderr
     assert _plan(kernel).lockfile.status == "ok"
     if settled:
-        _settle()
+        clock.settle()
         assert _plan(kernel).lockfile.status == "ok"
     _same_size_tool_edit(echo)
     echo.sign("echo")

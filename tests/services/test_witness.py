@@ -2,29 +2,26 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
 
-from kiwi_mcp.kernel.store.files import SETTLE_NS, FileCache
-
-
-def _settle() -> None:
-    time.sleep(SETTLE_NS / 1e9 + 0.05)
+from kiwi_mcp.kernel.store.files import FileCache
+from tests.support.clocks import SettleClock
 
 
 def test_reads_and_stats_are_noted_and_missing_paths_become_their_nearest_folder(
     tmp_path: Path,
 ) -> None:
     (tmp_path / "a.txt").write_text("a")
-    files = FileCache()
+    clock = SettleClock()
+    files = FileCache(clock_ns=clock)
     with files.witnessing() as witness:
         assert files.read_bytes(tmp_path / "a.txt") == b"a"
         assert files.stat(tmp_path / "gone" / "deeper" / "x") is None
         assert files.read(tmp_path / "b.txt") is None
     assert files.witness is None
-    _settle()
+    clock.settle()
     observed = witness.freeze()
     assert observed is not None
     assert sorted(path for path, _ in observed.checks) == [str(tmp_path), str(tmp_path / "a.txt")]
@@ -36,10 +33,11 @@ def test_reads_and_stats_are_noted_and_missing_paths_become_their_nearest_folder
 def test_a_changed_file_is_no_longer_fresh(tmp_path: Path) -> None:
     path = tmp_path / "a.txt"
     path.write_text("a")
-    files = FileCache()
+    clock = SettleClock()
+    files = FileCache(clock_ns=clock)
     with files.witnessing() as witness:
         files.read(path)
-    _settle()
+    clock.settle()
     observed = witness.freeze()
     assert observed is not None and observed.fresh()
     path.write_text("b")  # same size
@@ -49,7 +47,7 @@ def test_a_changed_file_is_no_longer_fresh(tmp_path: Path) -> None:
 def test_too_fresh_signatures_are_not_kept(tmp_path: Path) -> None:
     path = tmp_path / "a.txt"
     path.write_text("a")
-    files = FileCache()
+    files = FileCache(clock_ns=SettleClock())
     with files.witnessing() as witness:
         files.read(path)
     assert witness.freeze() is None  # written a moment ago: a same-tick change could hide
@@ -74,8 +72,9 @@ def test_an_unreadable_path_spoils_the_witness(tmp_path: Path) -> None:
 
 
 def test_the_innermost_witness_notes_and_the_outer_one_comes_back(tmp_path: Path) -> None:
-    _settle()
-    files = FileCache()
+    clock = SettleClock()
+    clock.settle()
+    files = FileCache(clock_ns=clock)
     with files.witnessing() as outer:
         with files.witnessing() as inner:
             files.stat(tmp_path)

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from kiwi_mcp.kernel.trust.audit.log import AuditLog
 from kiwi_mcp.kernel.trust.audit.syncer import SYNCER
 from kiwi_mcp.kernel.trust.audit.writer import ChainWriter
-from kiwi_mcp.kernel.trust.encoding import canonical_json
+from kiwi_mcp.kernel.trust.encoding import compact_json
 
 REPO = Path(__file__).resolve().parents[2]
 DAY1 = 1_735_689_600.0  # 2025-01-01T00:00:00Z
@@ -155,18 +155,18 @@ JSON = st.recursive(
 
 
 @given(st.dictionaries(st.text(), JSON, max_size=8))
-def test_canonical_json_is_its_definition(record: dict[str, Any]) -> None:
-    assert canonical_json(record) == _defined(record)
+def test_compact_json_is_its_definition(record: dict[str, Any]) -> None:
+    assert compact_json(record) == _defined(record)
 
 
 @pytest.mark.parametrize(
     "bad", [{"x": object()}, {"x": math.nan}, {"x": -math.inf}, {"x": {1j: 1}}]
 )
-def test_canonical_json_refuses_what_its_definition_refuses(bad: dict[str, Any]) -> None:
+def test_compact_json_refuses_what_its_definition_refuses(bad: dict[str, Any]) -> None:
     with pytest.raises(Exception) as expected:
         _defined(bad)
     with pytest.raises(expected.type, match=re.escape(str(expected.value))):
-        canonical_json(bad)
+        compact_json(bad)
 
 
 def _defined(value: Any) -> bytes:
@@ -231,6 +231,26 @@ def test_a_settled_log_appends_without_reading_or_reopening(tmp_path: Path) -> N
     assert _open_files(tmp_path) == held
     assert _all_seqs(tmp_path) == list(range(1, 23))
     assert log.verify().ok
+
+
+def test_the_folder_is_trusted_once_the_settle_clock_is_50_ms_past_its_change(
+    tmp_path: Path,
+) -> None:
+    settle_ns = [0]
+    log = AuditLog(tmp_path, Clock(DAY1), clock_ns=lambda: settle_ns[0])
+    log.append({"n": 1})  # makes .lock and the day file: this append is never remembered
+    changed = os.stat(tmp_path).st_mtime_ns
+    settle_ns[0] = changed + 50_000_000 - 1
+    log.append({"n": 2})
+    assert not log._writer.is_open
+    settle_ns[0] = changed + 50_000_000
+    log.append({"n": 3})
+    assert log._writer.is_open
+    before = log._writer.slow_appends
+    log.append({"n": 4})
+    assert log._writer.slow_appends == before
+    assert log.verify().to_dict() == {"ok": True, "lines": 4, "first_bad": None}
+    log.close()
 
 
 def test_the_fast_path_trusts_the_folders_mtime_and_not_the_lock_files_path(

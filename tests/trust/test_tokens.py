@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kiwi_mcp.kernel.errors import ParseError, TokenInvalid
-from kiwi_mcp.kernel.trust.encoding import b64url_decode, b64url_encode, canonical_json, fingerprint
+from kiwi_mcp.kernel.trust.encoding import b64url_decode, b64url_encode, compact_json, fingerprint
 from kiwi_mcp.kernel.trust.tokens import CLOCK_SKEW_S, CapabilityToken, mint, verify_token
 
 NOW = 1_700_000_000.0
@@ -21,7 +21,7 @@ ROOT_CAPS = ["fs.read:src/**", "net.http:*.example.test", "tool.execute:llm/*"]
 
 def _forge(key: Ed25519PrivateKey, envelope: dict[str, Any]) -> str:
     """Sign an arbitrary envelope, as a misbehaving minter holding a trusted key would."""
-    payload = canonical_json(envelope)
+    payload = compact_json(envelope)
     return f"{b64url_encode(payload)}.{b64url_encode(key.sign(payload))}"
 
 
@@ -164,7 +164,7 @@ def test_a_token_whose_payload_was_edited_is_rejected(
     head, sig = text.split(".")
     envelope = json.loads(b64url_decode(head))
     envelope["caps"].append("fs.write:**")
-    edited = f"{b64url_encode(canonical_json(envelope))}.{sig}"
+    edited = f"{b64url_encode(compact_json(envelope))}.{sig}"
     assert _reject(edited, trusted).startswith("token signature does not verify")
 
 

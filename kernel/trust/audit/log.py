@@ -4,9 +4,9 @@ One JSON object per line in ``<folder>/<YYYY-MM-DD>.jsonl`` (UTC date from the i
 clock). Besides the caller's fields every line carries ``ts`` (ISO 8601 UTC), ``seq`` (1,
 2, 3… across all files) and ``prev``: the SHA-256 hex of the previous line's bytes (without
 its newline; 64 zeros for the very first line), so an edited line no longer matches the
-``prev`` recorded after it and a deleted line leaves a gap in ``seq``. Lines are canonical
-JSON (sorted keys, no spaces). Editing or deleting the *last* line cannot be detected by
-the chain alone.
+``prev`` recorded after it and a deleted line leaves a gap in ``seq``. Lines are compact
+JSON (sorted keys, no spaces: ``trust.encoding.compact_json``). Editing or deleting the
+*last* line cannot be detected by the chain alone.
 
 Appends from many processes stay whole lines and one chain: each takes an exclusive
 ``flock`` on ``<folder>/.lock``, appends after the last line, then releases. A long-lived
@@ -14,7 +14,7 @@ log keeps ``.lock`` and the newest file open and remembers the last line's hash 
 while the folder is exactly as it left it (same folder inode and mtime, same file size) an
 append is lock, two stats, one write, unlock, and reads nothing back. Anything else (another
 writer's line, a new, deleted or replaced file) makes that append reopen both by path and
-read the last line from disk. ``kernel/trust/audit_writer.py`` holds the details.
+read the last line from disk. ``kernel/trust/audit/writer.py`` holds the details.
 
 Durability: the line is in the file (the OS's page cache) before ``append`` returns, so a
 crash of the process loses nothing; the ``fsync`` that puts it on disk runs on a background
@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +36,7 @@ from typing import Any, Final
 
 from kiwi_mcp.kernel.trust.audit.syncer import SYNCER
 from kiwi_mcp.kernel.trust.audit.writer import GENESIS, ChainWriter, day_files, parse_line
-from kiwi_mcp.kernel.trust.encoding import canonical_json
+from kiwi_mcp.kernel.trust.encoding import compact_json
 
 __all__ = [
     "DENIALS",
@@ -90,11 +91,11 @@ def call_record(
 
 
 def params_digest(params: Any) -> str:
-    """SHA-256 hex of the canonical JSON of ``params`` (values are never logged, only this).
+    """SHA-256 hex of the compact JSON of ``params`` (values are never logged, only this).
 
     Raises TypeError/ValueError for values JSON cannot hold.
     """
-    return hashlib.sha256(canonical_json(params)).hexdigest()
+    return hashlib.sha256(compact_json(params)).hexdigest()
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -133,12 +134,22 @@ class _Line:
 
 
 class AuditLog:
-    """Append-only, hash-chained JSONL files in one folder."""
+    """Append-only, hash-chained JSONL files in one folder.
 
-    def __init__(self, folder: Path, clock: Callable[[], float]) -> None:
+    ``clock`` stamps the lines (seconds, as ``time.time``); ``clock_ns`` is the writer's
+    settle clock (see ``ChainWriter``).
+    """
+
+    def __init__(
+        self,
+        folder: Path,
+        clock: Callable[[], float],
+        *,
+        clock_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
         self.folder = folder
         self._clock = clock
-        self._writer = ChainWriter(folder)
+        self._writer = ChainWriter(folder, clock_ns=clock_ns)
 
     def append(self, record: Mapping[str, Any]) -> dict[str, Any]:
         """Append ``record`` with ``ts``, ``seq`` and ``prev`` added; returns what was written.

@@ -6,7 +6,13 @@ them), remembers the chain's last line (hash and ``seq``), and decides on every 
 whether that memory still describes the folder (the fast path: lock, two stats, write,
 unlock) or must be rebuilt from disk (the slow path: reopen by path, read the last line).
 It also turns the clock's reading into the day file's name and the ``ts`` text. Reading
-the log back (``verify``, ``tail``) stays in ``kernel/trust/audit.py``.
+the log back (``verify``, ``tail``) stays in ``kernel/trust/audit/log.py``.
+
+The folder's mtime is trusted by the kernel's one settle rule (``store.files.settled``, on
+the injected ``clock_ns``) with a window of its own: ``_MTIME_SETTLE_NS``, 50 ms where the
+rule's default is 100 ms. Both are far above the few ms a coarse timestamp can hide a
+change in; the shorter one only decides how soon after a folder change (a new day file)
+appends take the fast path again, and is kept so that timing stays as it was.
 """
 
 from __future__ import annotations
@@ -26,8 +32,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
+from kiwi_mcp.kernel.store.files import settled
 from kiwi_mcp.kernel.trust.audit.syncer import SYNCER
-from kiwi_mcp.kernel.trust.encoding import canonical_json
+from kiwi_mcp.kernel.trust.encoding import compact_json
 
 __all__ = ["GENESIS", "ChainWriter", "day_files", "parse_line"]
 
@@ -105,10 +112,12 @@ class ChainWriter:
     Safe to share between threads (a mutex orders them: ``flock`` does not, on one shared
     file descriptor). A forked child forgets the parent's open files (see ``_after_fork``).
     ``slow_appends`` counts the appends that had to read the tail back from disk.
+    ``clock_ns`` is the clock the folder's mtime is judged settled by.
     """
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, *, clock_ns: Callable[[], int] = time.time_ns) -> None:
         self.folder = folder
+        self.clock_ns = clock_ns
         self.slow_appends = 0
         self._folder = os.fspath(folder)
         self._mutex = threading.Lock()
@@ -206,7 +215,7 @@ class ChainWriter:
                 return None
             seq = held.seq + 1
             out = {**record, "ts": ts, "seq": seq, "prev": held.digest}
-            line = canonical_json(out)
+            line = compact_json(out)
             # A failed or partial write leaves ``held`` as it was: the size then differs
             # (or nothing was written), so the next append still finds the right tail.
             _write_all(held.day_fd, line + b"\n")
@@ -222,7 +231,7 @@ class ChainWriter:
         """Reopen everything by path, read the tail from disk, append, remember the result."""
         self.slow_appends += 1
         self._drop()
-        lock_fd, checked_at, folder = _lock(self._folder)
+        lock_fd, checked_at, folder = _lock(self._folder, self.clock_ns)
         day_fd = -1
         try:
             last_path, last, torn = _last_line(day_files(self.folder))
@@ -234,7 +243,7 @@ class ChainWriter:
             else:
                 target = self.folder / name
             out = {**record, "ts": ts, "seq": seq, "prev": prev}
-            line = canonical_json(out)
+            line = compact_json(out)
             data = line + b"\n"
             if torn and target == last_path:
                 data = b"\n" + data  # keep a torn last line from swallowing this one
@@ -246,7 +255,7 @@ class ChainWriter:
                 _fsync_dir(self._folder)
             # Everything above was read after ``folder`` was: a later change shows in its
             # mtime. Creating the day file changed it, so that append cannot be remembered.
-            elif checked_at - folder.st_mtime_ns >= _MTIME_SETTLE_NS:
+            elif settled(folder.st_mtime_ns, checked_at, window_ns=_MTIME_SETTLE_NS):
                 self._held = _Held(
                     lock_fd=lock_fd,
                     day_fd=day_fd,
@@ -287,10 +296,10 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-def _lock(folder: str) -> tuple[int, int, os.stat_result]:
+def _lock(folder: str, clock_ns: Callable[[], int]) -> tuple[int, int, os.stat_result]:
     """Open ``<folder>/.lock`` by path and flock it (creating both if missing).
 
-    Returns the descriptor, the time just before the folder was stat'ed, and that stat.
+    Returns the descriptor, ``clock_ns()`` just before the folder was stat'ed, and that stat.
     The lock is checked to still be the file the path names *after* the folder's stat, so
     a replacement of ``.lock`` is either seen here (and the new one locked) or later in
     the folder's mtime.
@@ -304,7 +313,7 @@ def _lock(folder: str) -> tuple[int, int, os.stat_result]:
             fd = os.open(path, _LOCK_FLAGS, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            checked_at = time.time_ns()
+            checked_at = clock_ns()
             folder_stat = os.stat(folder)
             held, named = os.fstat(fd), os.stat(path)
         except FileNotFoundError:

@@ -22,21 +22,24 @@ import hashlib
 import math
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
 __all__ = ["canonical_hash", "canonical_json"]
 
 _MAX_SAFE_INTEGER = 2**53 - 1
 
-_SHORT_ESCAPES = {
-    '"': '\\"',
-    "\\": "\\\\",
-    "\b": "\\b",
-    "\t": "\\t",
-    "\n": "\\n",
-    "\f": "\\f",
-    "\r": "\\r",
-}
+_SHORT_ESCAPES = MappingProxyType(
+    {
+        '"': '\\"',
+        "\\": "\\\\",
+        "\b": "\\b",
+        "\t": "\\t",
+        "\n": "\\n",
+        "\f": "\\f",
+        "\r": "\\r",
+    }
+)
 
 
 def canonical_json(value: Any) -> bytes:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from kiwi_mcp.kernel.errors import ConfigInvalid
@@ -19,9 +20,13 @@ RESOLVER_TYPES = ("venv_python", "node_modules", "system_binary", "version_manag
 _MANAGERS = ("pyenv", "nvm", "rbenv", "asdf")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _REFERENCE = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-|\})")
-_DEFAULT_SEARCH = {"venv_python": (".venv", "venv"), "node_modules": ("node_modules",)}
-_DEFAULT_BINARY = {"venv_python": "python", "node_modules": "node"}
-_MANAGER_BINARY = {"pyenv": "python", "nvm": "node", "rbenv": "ruby", "asdf": None}
+_DEFAULT_SEARCH = MappingProxyType(
+    {"venv_python": (".venv", "venv"), "node_modules": ("node_modules",)}
+)
+_DEFAULT_BINARY = MappingProxyType({"venv_python": "python", "node_modules": "node"})
+_MANAGER_BINARY = MappingProxyType(
+    {"pyenv": "python", "nvm": "node", "rbenv": "ruby", "asdf": None}
+)
 _FIELDS = ("type", "var", "search", "fallback", "binary", "manager", "version", "plugin")
 
 

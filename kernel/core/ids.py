@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Literal
 
 from kiwi_mcp.kernel.errors import InvalidId, UsageError
@@ -20,20 +22,26 @@ __all__ = [
 Kind = Literal["tool", "directive", "knowledge"]
 KINDS: tuple[Kind, ...] = ("tool", "directive", "knowledge")
 
-EXTENSIONS: dict[Kind, tuple[str, ...]] = {
-    "tool": (".yaml", ".yml", ".py", ".sh", ".js"),
-    "directive": (".md",),
-    "knowledge": (".md",),
-}
+EXTENSIONS: Mapping[Kind, tuple[str, ...]] = MappingProxyType(
+    {
+        "tool": (".yaml", ".yml", ".py", ".sh", ".js"),
+        "directive": (".md",),
+        "knowledge": (".md",),
+    }
+)
 
-_FOLDERS: dict[Kind, str] = {"tool": "tools", "directive": "directives", "knowledge": "knowledge"}
-_KIND_WORDS: dict[str, Kind] = {
-    "tool": "tool",
-    "tools": "tool",
-    "directive": "directive",
-    "directives": "directive",
-    "knowledge": "knowledge",
-}
+_FOLDERS: Mapping[Kind, str] = MappingProxyType(
+    {"tool": "tools", "directive": "directives", "knowledge": "knowledge"}
+)
+_KIND_WORDS: Mapping[str, Kind] = MappingProxyType(
+    {
+        "tool": "tool",
+        "tools": "tool",
+        "directive": "directive",
+        "directives": "directive",
+        "knowledge": "knowledge",
+    }
+)
 _SEGMENT = re.compile(r"[a-z0-9][a-z0-9_.-]*\Z")
 
 

@@ -12,6 +12,7 @@ import itertools
 import numbers
 from collections.abc import Callable, Mapping, Sequence
 from fractions import Fraction
+from types import MappingProxyType
 from typing import Any
 
 __all__ = ["TYPE_TESTS", "all_unique", "is_integer", "is_number", "json_equal", "multiple_of"]
@@ -27,15 +28,17 @@ def is_number(value: Any) -> bool:
     return not isinstance(value, bool) and isinstance(value, numbers.Number)
 
 
-TYPE_TESTS: dict[str, Callable[[Any], bool]] = {
-    "array": lambda value: isinstance(value, list),
-    "boolean": lambda value: isinstance(value, bool),
-    "integer": is_integer,
-    "null": lambda value: value is None,
-    "number": is_number,
-    "object": lambda value: isinstance(value, dict),
-    "string": lambda value: isinstance(value, str),
-}
+TYPE_TESTS: Mapping[str, Callable[[Any], bool]] = MappingProxyType(
+    {
+        "array": lambda value: isinstance(value, list),
+        "boolean": lambda value: isinstance(value, bool),
+        "integer": is_integer,
+        "null": lambda value: value is None,
+        "number": is_number,
+        "object": lambda value: isinstance(value, dict),
+        "string": lambda value: isinstance(value, str),
+    }
+)
 
 
 def _unbool(value: Any, true: object = object(), false: object = object()) -> Any:

@@ -14,6 +14,7 @@ import re
 import xml.etree.ElementTree as ET
 from collections import OrderedDict
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 import yaml
@@ -27,41 +28,34 @@ from kiwi_mcp.kernel.core.items import (
     SourceFormat,
     Tool,
 )
+from kiwi_mcp.kernel.core.signature_line import signature_span
 from kiwi_mcp.kernel.errors import ParseError
 
-__all__ = ["parse_item", "strip_signature_line"]
+__all__ = ["parse_item"]
 
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-_PY_FIELDS = {
-    "__version__": "version",
-    "__tool_type__": "tool_type",
-    "__executor_id__": "executor_id",
-    "__description__": "description",
-    "PARAMETERS": "parameters",
-    "CONFIG": "config",
-    "CONFIG_SCHEMA": "config_schema",
-    "REQUIRES": "requires",
-    "SECRETS": "secrets",
-    "AUTH": "auth",
-    "ENV_CONFIG": "env_config",
-    "MUTATES_STATE": "mutates_state",
-    "FILES": "files",
-    "DEPENDENCIES": "dependencies",
-}
+_PY_FIELDS = MappingProxyType(
+    {
+        "__version__": "version",
+        "__tool_type__": "tool_type",
+        "__executor_id__": "executor_id",
+        "__description__": "description",
+        "PARAMETERS": "parameters",
+        "CONFIG": "config",
+        "CONFIG_SCHEMA": "config_schema",
+        "REQUIRES": "requires",
+        "SECRETS": "secrets",
+        "AUTH": "auth",
+        "ENV_CONFIG": "env_config",
+        "MUTATES_STATE": "mutates_state",
+        "FILES": "files",
+        "DEPENDENCIES": "dependencies",
+    }
+)
 _XML_BLOCK = re.compile(r"^```xml[ \t]*\n(.*?)^```[ \t]*$", re.DOTALL | re.MULTILINE)
 _CACHE_SIZE = 4096
 _cache: OrderedDict[tuple[str, str, str, str], Item] = OrderedDict()
-
-
-def strip_signature_line(text: str) -> str:
-    """Drop the ``kiwi:signed`` line (first line, or second after a shebang), if any."""
-    lines = text.split("\n")
-    index = 1 if lines and lines[0].startswith("#!") else 0
-    # the marker follows the comment opener: "# ", "// " or "<!-- "
-    if index < len(lines) and "kiwi:signed:" in lines[index][:20]:
-        del lines[index]
-    return "\n".join(lines)
 
 
 def parse_item(
@@ -80,7 +74,7 @@ def parse_item(
     if cached is not None:
         _cache.move_to_end(key)
         return cached
-    text = strip_signature_line(_decode(data, label))
+    text = _body_text(data, ext, label)
     item: Item
     if kind == "tool":
         item = _parse_tool(item_id, ext, text, label)
@@ -92,6 +86,17 @@ def parse_item(
     if len(_cache) > _CACHE_SIZE:
         _cache.popitem(last=False)
     return item
+
+
+def _body_text(data: bytes, ext: str, label: str) -> str:
+    """The file's text without its signature line (``core/signature_line.py`` finds it)."""
+    text = _decode(data, label)
+    start, end = signature_span(data, ext)
+    if end:
+        # The span counts bytes and the text characters: convert through the lines before it.
+        head = len(data[:start].decode("utf-8"))
+        text = text[:head] + text[head + len(data[start:end].decode("utf-8")) :]
+    return text
 
 
 def _decode(data: bytes, label: str) -> str:

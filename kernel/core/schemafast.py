@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from kiwi_mcp.kernel.core.jsonvalue import (
@@ -40,11 +41,13 @@ __all__ = ["Check", "compile_schema", "passes"]
 Check = Callable[[Any], bool]
 
 _DIALECT = "https://json-schema.org/draft/2020-12/schema"
-_ANNOTATIONS: dict[str, type] = {
-    **dict.fromkeys(("title", "description", "$comment", "format"), str),
-    **dict.fromkeys(("deprecated", "readOnly", "writeOnly"), bool),
-    "examples": list,
-}
+_ANNOTATIONS: Mapping[str, type] = MappingProxyType(
+    {
+        **dict.fromkeys(("title", "description", "$comment", "format"), str),
+        **dict.fromkeys(("deprecated", "readOnly", "writeOnly"), bool),
+        "examples": list,
+    }
+)
 _NUMBER_WORDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf")
 _STRING_WORDS = ("minLength", "maxLength", "pattern")
 _ARRAY_WORDS = ("items", "prefixItems", "minItems", "maxItems", "uniqueItems")

@@ -3,8 +3,10 @@ here; finding and reading the files is ``kiwi_mcp.kernel.store.items``' job."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Literal
 
 from kiwi_mcp.kernel.core.ids import Kind, folder_for
@@ -74,11 +76,13 @@ class LoadedItem:
         return self.located.file
 
 
-_TIERS: dict[SpaceName, tuple[SpaceName, ...]] = {
-    "project": ("project", "user", "system"),
-    "user": ("user", "system"),
-    "system": ("system",),
-}
+_TIERS: Mapping[SpaceName, tuple[SpaceName, ...]] = MappingProxyType(
+    {
+        "project": ("project", "user", "system"),
+        "user": ("user", "system"),
+        "system": ("system",),
+    }
+)
 
 
 def tier_for(space: SpaceName) -> tuple[SpaceName, ...]:

@@ -46,8 +46,9 @@ def lockfile_store(
 
 def lockfile_for(chain: Chain) -> Lockfile:
     """The lockfile that pins ``chain`` as it is now."""
+    from kiwi_mcp.kernel.core.signature_line import split_signature
     from kiwi_mcp.kernel.services.lockfiles.store import LockedLink, Lockfile
-    from kiwi_mcp.kernel.trust.signing import content_hash, split_signature
+    from kiwi_mcp.kernel.trust.signing import content_hash
 
     links = []
     for loaded in chain.links:

@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING, Any
 from kiwi_mcp.kernel.faces.cli.base import EXIT_OK, CliContext
 
 if TYPE_CHECKING:
-    from kiwi_mcp.kernel.services.auth.store import AuthStore
+    from pathlib import Path
+
+    from kiwi_mcp.kernel.ops.admin import AuthBackendInfo
 
 __all__ = ["add_parsers"]
 
@@ -51,21 +53,18 @@ def add_parsers(sub: Any) -> None:
     status.set_defaults(func=_status)
 
 
-def _open_store() -> AuthStore:
+def _where() -> tuple[Path, str]:
+    """The user space and the ``KIWI_AUTH_BACKEND`` choice, from the environment."""
     import os
 
-    from kiwi_mcp.kernel.services.auth.store import open_auth_store
     from kiwi_mcp.kernel.store.paths import user_space_root
 
-    backend = os.environ.get("KIWI_AUTH_BACKEND", "auto") or "auto"
-    return open_auth_store(user_space_root(), backend=backend)
+    return user_space_root(), os.environ.get("KIWI_AUTH_BACKEND", "auto") or "auto"
 
 
 def _signin(args: argparse.Namespace, ctx: CliContext) -> int:
-    import time
-
     from kiwi_mcp.kernel.errors import UsageError
-    from kiwi_mcp.kernel.services.auth.store import AuthRecord
+    from kiwi_mcp.kernel.ops.admin import auth_signin
 
     if not args.token_stdin and not args.refresh_token_stdin:
         raise UsageError(
@@ -80,55 +79,45 @@ def _signin(args: argparse.Namespace, ctx: CliContext) -> int:
         )
     wanted = int(args.token_stdin) + int(args.refresh_token_stdin)
     lines = _read_lines(wanted)
-    access = lines[0] if args.token_stdin else ""
-    refresh = lines[-1] if args.refresh_token_stdin else None
     if args.expires_in is not None and args.expires_in <= 0:
         raise UsageError("--expires-in must be positive", hint="Give the lifetime in seconds.")
-    expires_at = time.time() + args.expires_in if args.expires_in is not None else None
-    if not access:
-        expires_at = 0.0  # only a refresh token: the first use refreshes
     scopes = tuple(s.strip() for s in (args.scopes or "").split(",") if s.strip())
-    record = AuthRecord(
-        access_token=access,
-        refresh_token=refresh,
-        expires_at=expires_at,
+    user_space, backend = _where()
+    stored = auth_signin(
+        user_space,
+        backend,
+        args.service,
+        access_token=lines[0] if args.token_stdin else "",
+        refresh_token=lines[-1] if args.refresh_token_stdin else None,
+        expires_in=args.expires_in,
         scopes=scopes,
         token_url=args.token_url,
         client_id=args.client_id,
     )
-    store = _open_store()
-    store.signin(args.service, record)
-    where = _backend_label(store)
-    ctx.diag(f"Signed in to {args.service}; the credential is stored in {where}.")
+    ctx.diag(f"Signed in to {args.service}; the credential is stored in {_label(stored)}.")
     return EXIT_OK
 
 
 def _logout(args: argparse.Namespace, ctx: CliContext) -> int:
-    store = _open_store()
-    store.logout(args.service)
+    from kiwi_mcp.kernel.ops.admin import auth_logout
+
+    auth_logout(*_where(), args.service)
     ctx.diag(f"Signed out of {args.service}.")
     return EXIT_OK
 
 
 def _status(args: argparse.Namespace, ctx: CliContext) -> int:
-    store = _open_store()
-    statuses = store.status()
+    from kiwi_mcp.kernel.ops.admin import auth_status
+
+    report = auth_status(*_where())
     if args.status_json or ctx.json:
-        ctx.emit_json(
-            {
-                "backend": store.backend_name,
-                "file_fallback": store.fallback_reason is not None,
-                "fallback_reason": store.fallback_reason,
-                "path": None if store.backend_path is None else str(store.backend_path),
-                "services": [status.to_dict() for status in statuses],
-            }
-        )
+        ctx.emit_json(report.to_dict())
         return EXIT_OK
-    ctx.out(f"backend: {_backend_label(store)}")
-    if not statuses:
+    ctx.out(f"backend: {_label(report.backend)}")
+    if not report.services:
         ctx.out("no stored credentials (sign in with 'kiwi auth signin <service> --token-stdin')")
         return EXIT_OK
-    for status in statuses:
+    for status in report.services:
         if status.expires_at is None:
             expiry = "does not expire"
         else:
@@ -139,12 +128,12 @@ def _status(args: argparse.Namespace, ctx: CliContext) -> int:
     return EXIT_OK
 
 
-def _backend_label(store: AuthStore) -> str:
-    if store.fallback_reason is not None:
-        return f"the file fallback {store.backend_path} (because {store.fallback_reason})"
-    if store.is_file_backend:
-        return f"the file store {store.backend_path} (KIWI_AUTH_BACKEND=file)"
-    return f"the OS keyring, {store.backend_name}"
+def _label(backend: AuthBackendInfo) -> str:
+    if backend.fallback_reason is not None:
+        return f"the file fallback {backend.path} (because {backend.fallback_reason})"
+    if backend.is_file:
+        return f"the file store {backend.path} (KIWI_AUTH_BACKEND=file)"
+    return f"the OS keyring, {backend.name}"
 
 
 def _read_lines(count: int) -> list[str]:

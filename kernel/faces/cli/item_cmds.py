@@ -146,13 +146,15 @@ def _print_envelope(ctx: CliContext, envelope: dict[str, Any]) -> int:
 def _run(args: argparse.Namespace, ctx: CliContext) -> int:
     import asyncio
 
+    from kiwi_mcp.kernel.ops.execute import execute
+
     kernel = open_kernel(ctx)
     params = parse_params(args, kernel, args.tool_id)
 
     async def go() -> dict[str, Any]:
         try:
-            return await kernel.execute(
-                args.tool_id, params, dry_run=args.dry_run, locked=args.locked
+            return await execute(
+                kernel, "tool", args.tool_id, params, dry_run=args.dry_run, locked=args.locked
             )
         finally:
             await kernel.aclose()
@@ -181,10 +183,11 @@ def _show(args: argparse.Namespace, ctx: CliContext) -> int:
     import json
 
     from kiwi_mcp.kernel.core.ids import parse_kind
+    from kiwi_mcp.kernel.ops.load import read
 
     kernel = open_kernel(ctx)
     kind = parse_kind(args.kind)
-    loaded = kernel.store.load(kind, args.item_id)
+    loaded = read(kernel, kind, args.item_id)
     located = loaded.located
     value = {
         "kind": kind,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from kiwi_mcp.kernel.faces.cli.base import EXIT_FAILED, EXIT_OK, CliContext
 
@@ -31,59 +30,53 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 def _freeze(args: argparse.Namespace, ctx: CliContext) -> int:
     from kiwi_mcp.kernel.faces.cli.item_cmds import open_kernel
-    from kiwi_mcp.kernel.services.lockfiles.policy import lockfile_for
+    from kiwi_mcp.kernel.ops.lockfiles import freeze
 
-    kernel = open_kernel(ctx)
-    chain = kernel.resolve(args.tool_id)
-    kernel.verify_chain(chain)  # never bless a tampered chain
-    path = kernel.lockfiles.freeze(lockfile_for(chain))
+    frozen = freeze(open_kernel(ctx), args.tool_id)
     if ctx.json:
-        ctx.emit_json({"ok": True, "path": str(path), "chain": list(chain.ids)})
+        ctx.emit_json({"ok": True, "path": str(frozen.path), "chain": list(frozen.chain)})
     else:
-        ctx.out(f"froze {' → '.join(chain.ids)}\n  {path}")
+        ctx.out(f"froze {' → '.join(frozen.chain)}\n  {frozen.path}")
     return EXIT_OK
 
 
 def _validate(args: argparse.Namespace, ctx: CliContext) -> int:
     from kiwi_mcp.kernel.faces.cli.item_cmds import open_kernel
-    from kiwi_mcp.kernel.services.lockfiles.diff import compare
-    from kiwi_mcp.kernel.services.lockfiles.policy import lockfile_for
+    from kiwi_mcp.kernel.ops.lockfiles import validate
 
-    kernel = open_kernel(ctx)
-    chain = kernel.resolve(args.tool_id)
-    asked = chain.asked
-    locked = kernel.lockfiles.load(asked.id, asked.version)
-    if locked is None:
-        message = f"no lockfile for {asked.id}@{asked.version}"
-        hint = f"Run 'kiwi lockfile freeze {asked.id}'."
+    check = validate(open_kernel(ctx), args.tool_id)
+    name = f"{check.id}@{check.version}"
+    if not check.found:
+        message = f"no lockfile for {name}"
+        hint = f"Run 'kiwi lockfile freeze {check.id}'."
         if ctx.json:
             ctx.emit_json({"ok": False, "status": "absent", "message": message, "hint": hint})
         else:
             ctx.diag(f"kiwi: {message}\n  hint: {hint}")
         return EXIT_FAILED
-    drifts = compare(locked, lockfile_for(chain))
     if ctx.json:
         ctx.emit_json(
             {
-                "ok": not drifts,
-                "status": "drift" if drifts else "ok",
-                "drifts": [drift.to_dict() for drift in drifts],
+                "ok": check.ok,
+                "status": check.status,
+                "drifts": [drift.to_dict() for drift in check.drifts],
             }
         )
-    elif drifts:
-        ctx.out(f"{asked.id}@{asked.version}: the chain drifted from its lockfile")
-        for drift in drifts:
+    elif check.drifts:
+        ctx.out(f"{name}: the chain drifted from its lockfile")
+        for drift in check.drifts:
             ctx.out(f"  {drift}")
-        ctx.diag(f"  hint: review, then 'kiwi lockfile freeze {asked.id}' to accept")
+        ctx.diag(f"  hint: review, then 'kiwi lockfile freeze {check.id}' to accept")
     else:
-        ctx.out(f"{asked.id}@{asked.version}: matches its lockfile")
-    return EXIT_FAILED if drifts else EXIT_OK
+        ctx.out(f"{name}: matches its lockfile")
+    return EXIT_OK if check.ok else EXIT_FAILED
 
 
 def _list(args: argparse.Namespace, ctx: CliContext) -> int:
     from kiwi_mcp.kernel.faces.cli.item_cmds import open_kernel
+    from kiwi_mcp.kernel.ops.lockfiles import list_lockfiles
 
-    entries = open_kernel(ctx).lockfiles.list()
+    entries = list_lockfiles(open_kernel(ctx))
     if ctx.json:
         ctx.emit_json([entry.to_dict() for entry in entries])
         return EXIT_OK
@@ -99,8 +92,9 @@ def _list(args: argparse.Namespace, ctx: CliContext) -> int:
 
 def _prune(args: argparse.Namespace, ctx: CliContext) -> int:
     from kiwi_mcp.kernel.faces.cli.item_cmds import open_kernel
+    from kiwi_mcp.kernel.ops.lockfiles import prune
 
-    removed = open_kernel(ctx).lockfiles.prune(args.older_than)
+    removed = prune(open_kernel(ctx), args.older_than)
     if ctx.json:
         ctx.emit_json({"removed": [str(path) for path in removed]})
     else:
@@ -112,21 +106,13 @@ def _prune(args: argparse.Namespace, ctx: CliContext) -> int:
 
 def _refresh(args: argparse.Namespace, ctx: CliContext) -> int:
     from kiwi_mcp.kernel.faces.cli.item_cmds import open_kernel
-    from kiwi_mcp.kernel.services.lockfiles.policy import lockfile_for
+    from kiwi_mcp.kernel.ops.lockfiles import refresh
 
-    kernel = open_kernel(ctx)
-    store = kernel.lockfiles
-    target = kernel.resolve(args.tool_id).asked.id
-    done: list[dict[str, Any]] = []
-    for locked in store.dependants(target):
-        chain = kernel.resolve(locked.id)
-        kernel.verify_chain(chain)
-        path = store.freeze(lockfile_for(chain))
-        done.append({"id": locked.id, "path": str(path), "chain": list(chain.ids)})
+    done = refresh(open_kernel(ctx), args.tool_id)
     if ctx.json:
-        ctx.emit_json({"refreshed": done})
+        ctx.emit_json({"refreshed": [entry.to_dict() for entry in done]})
     else:
         for entry in done:
-            ctx.out(f"re-froze {entry['id']}  {entry['path']}")
+            ctx.out(f"re-froze {entry.id}  {entry.path}")
         ctx.out(f"{len(done)} lockfile(s) refreshed")
     return EXIT_OK

@@ -63,12 +63,6 @@ def _user_root() -> Path:
     return user_space_root()
 
 
-def _audit_folder(ctx: CliContext) -> Path:
-    from kiwi_mcp.kernel.store.paths import find_project_root
-
-    return find_project_root(ctx.project) / ".ai" / "logs" / "audit"
-
-
 def _fail(ctx: CliContext, err: Exception) -> int:
     ctx.diag(str(err))
     return EXIT_FAILED
@@ -76,62 +70,58 @@ def _fail(ctx: CliContext, err: Exception) -> int:
 
 def _keys_init(args: argparse.Namespace, ctx: CliContext) -> int:
     from kiwi_mcp.kernel.errors import KiwiError
-    from kiwi_mcp.kernel.trust.keys import KeyStore
+    from kiwi_mcp.kernel.ops.admin import keys_init
 
-    store = KeyStore(_user_root())
-    created = not store.exists()
     try:
-        fp = store.init()
+        key = keys_init(_user_root())
     except KiwiError as err:
         return _fail(ctx, err)
     if ctx.json:
         ctx.emit_json(
-            {"fingerprint": fp, "created": created, "public_key_path": str(store.public_path)}
+            {
+                "fingerprint": key.fingerprint,
+                "created": key.created,
+                "public_key_path": str(key.public_key_path),
+            }
         )
     else:
-        verb = "Made" if created else "Kept existing"
-        ctx.out(f"{verb} signing key {fp} (trusted).")
-        ctx.out(f"Public key: {store.public_path} — share it with 'kiwi trust add <file>'.")
+        verb = "Made" if key.created else "Kept existing"
+        ctx.out(f"{verb} signing key {key.fingerprint} (trusted).")
+        ctx.out(f"Public key: {key.public_key_path} — share it with 'kiwi trust add <file>'.")
     return EXIT_OK
 
 
 def _keys_show(args: argparse.Namespace, ctx: CliContext) -> int:
     from kiwi_mcp.kernel.errors import KiwiError
-    from kiwi_mcp.kernel.trust.keys import KeyStore
+    from kiwi_mcp.kernel.ops.admin import keys_show
 
-    store = KeyStore(_user_root())
     try:
-        fp = store.fingerprint()
-        pem = store.public_pem().decode("ascii")
+        key = keys_show(_user_root())
     except KiwiError as err:
         return _fail(ctx, err)
     if ctx.json:
         ctx.emit_json(
-            {"fingerprint": fp, "public_key": pem, "public_key_path": str(store.public_path)}
+            {
+                "fingerprint": key.fingerprint,
+                "public_key": key.public_pem,
+                "public_key_path": str(key.public_key_path),
+            }
         )
     else:
-        ctx.out(f"Fingerprint: {fp}")
-        ctx.out(f"Public key ({store.public_path}):")
-        ctx.out(pem.rstrip("\n"))
+        ctx.out(f"Fingerprint: {key.fingerprint}")
+        ctx.out(f"Public key ({key.public_key_path}):")
+        ctx.out(key.public_pem.rstrip("\n"))
     return EXIT_OK
 
 
 def _trust_add(args: argparse.Namespace, ctx: CliContext) -> int:
     from pathlib import Path
 
-    from kiwi_mcp.kernel.errors import KiwiError, UsageError
-    from kiwi_mcp.kernel.trust.keys import TrustStore
+    from kiwi_mcp.kernel.errors import KiwiError
+    from kiwi_mcp.kernel.ops.admin import trust_add
 
-    path = Path(args.public_key_file)
     try:
-        try:
-            pem = path.read_bytes()
-        except OSError as err:
-            raise UsageError(
-                f"cannot read {path}: {err.strerror}",
-                hint="Pass the path of a public key file (PEM), e.g. keys/signing_key.pub.",
-            ) from None
-        fp = TrustStore(_user_root()).add(pem, source=str(path))
+        fp = trust_add(_user_root(), Path(args.public_key_file))
     except KiwiError as err:
         return _fail(ctx, err)
     if ctx.json:
@@ -143,33 +133,28 @@ def _trust_add(args: argparse.Namespace, ctx: CliContext) -> int:
 
 def _trust_list(args: argparse.Namespace, ctx: CliContext) -> int:
     from kiwi_mcp.kernel.errors import KiwiError
-    from kiwi_mcp.kernel.trust.keys import KeyStore, TrustStore
+    from kiwi_mcp.kernel.ops.admin import trust_list
 
-    root = _user_root()
     try:
-        trusted = TrustStore(root).list()
-        store = KeyStore(root)
-        own = store.fingerprint() if store.exists() else None
+        trusted = trust_list(_user_root())
     except KiwiError as err:
         return _fail(ctx, err)
     if ctx.json:
-        ctx.emit_json(
-            {"trusted": [{**key.to_dict(), "own": key.fingerprint == own} for key in trusted]}
-        )
+        ctx.emit_json({"trusted": [key.to_dict() for key in trusted]})
         return EXIT_OK
     if not trusted:
         ctx.out("No trusted signers. Run 'kiwi keys init' or 'kiwi trust add <public-key-file>'.")
     for key in trusted:
-        ctx.out(key.fingerprint + ("  (your key)" if key.fingerprint == own else ""))
+        ctx.out(key.fingerprint + ("  (your key)" if key.own else ""))
     return EXIT_OK
 
 
 def _trust_remove(args: argparse.Namespace, ctx: CliContext) -> int:
     from kiwi_mcp.kernel.errors import KiwiError
-    from kiwi_mcp.kernel.trust.keys import TrustStore
+    from kiwi_mcp.kernel.ops.admin import trust_remove
 
     try:
-        TrustStore(_user_root()).remove(args.fingerprint)
+        trust_remove(_user_root(), args.fingerprint)
     except KiwiError as err:
         return _fail(ctx, err)
     if ctx.json:
@@ -180,12 +165,10 @@ def _trust_remove(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def _audit_verify(args: argparse.Namespace, ctx: CliContext) -> int:
-    import time
+    from kiwi_mcp.kernel.ops.admin import audit_folder, audit_verify
 
-    from kiwi_mcp.kernel.trust.audit.log import AuditLog
-
-    folder = _audit_folder(ctx)
-    report = AuditLog(folder, time.time).verify()
+    folder = audit_folder(ctx.project)
+    report = audit_verify(folder)
     if ctx.json:
         ctx.emit_json(report.to_dict())
     elif report.first_bad is None:
@@ -201,11 +184,10 @@ def _audit_verify(args: argparse.Namespace, ctx: CliContext) -> int:
 
 def _audit_tail(args: argparse.Namespace, ctx: CliContext) -> int:
     import json
-    import time
 
-    from kiwi_mcp.kernel.trust.audit.log import AuditLog
+    from kiwi_mcp.kernel.ops.admin import audit_folder, audit_tail
 
-    records = AuditLog(_audit_folder(ctx), time.time).tail(args.n)
+    records = audit_tail(audit_folder(ctx.project), args.n)
     if ctx.json:
         ctx.emit_json({"records": records})
         return EXIT_OK

@@ -255,16 +255,12 @@ class KiwiServer:
 
     def _winners(self, kind: Any) -> list[Any]:
         """The loadable item of each id of ``kind`` in the default project (first space wins)."""
-        kernel = self.contexts.kernel()
-        store = kernel.store
-        store.refresh()
-        loaded = []
-        for item_id in sorted({f.id for f in store.iter_files(kind)}):
-            try:
-                loaded.append(store.load(kind, item_id))
-            except KiwiError as err:
-                logger.debug("%s %s not offered: %s", kind, item_id, err.message)
-        return loaded
+        from kiwi_mcp.kernel.ops.load import offered
+
+        found = offered(self.contexts.kernel(), kind)
+        for item_id, err in found.skipped:
+            logger.debug("%s %s not offered: %s", kind, item_id, err.message)
+        return list(found.items)
 
     async def _list_prompts(
         self, ctx: Any, params: types.PaginatedRequestParams | None
@@ -293,9 +289,10 @@ class KiwiServer:
         self, ctx: Any, params: types.GetPromptRequestParams
     ) -> types.GetPromptResult:
         from kiwi_mcp.kernel.faces.mcp.actions import run_tool
+        from kiwi_mcp.kernel.ops.load import read
 
         try:
-            directive = self.contexts.kernel().store.load("directive", params.name).item
+            directive = read(self.contexts.kernel(), "directive", params.name).item
         except KiwiError as err:
             raise _kiwi_error(err) from None
         declared = {e.name: e.type for e in getattr(directive, "inputs", ())}
@@ -349,8 +346,7 @@ class KiwiServer:
     async def _read_resource(
         self, ctx: Any, params: types.ReadResourceRequestParams
     ) -> types.ReadResourceResult:
-        from kiwi_mcp.kernel.faces.mcp.actions import load_verified
-        from kiwi_mcp.kernel.trust.signing import split_signature
+        from kiwi_mcp.kernel.ops.load import read_knowledge
 
         uri = str(params.uri)
         item_id = uri[len(KNOWLEDGE_URI) :] if uri.startswith(KNOWLEDGE_URI) else None
@@ -361,13 +357,11 @@ class KiwiServer:
                 data={"uri": uri},
             )
         try:
-            loaded, _ = load_verified(self.contexts.kernel(), "knowledge", item_id)
+            text = read_knowledge(self.contexts.kernel(), item_id)
         except KiwiError as err:
             missing = err.code in ("ITEM_NOT_FOUND", "INVALID_ID")
             code = RESOURCE_NOT_FOUND if missing else types.INVALID_PARAMS
             raise _kiwi_error(err, code) from None
-        _, body = split_signature(loaded.data, loaded.file.ext)
-        text = body.decode("utf-8", errors="replace")
         return types.ReadResourceResult(
             contents=[types.TextResourceContents(uri=uri, mime_type="text/markdown", text=text)]
         )

@@ -48,7 +48,7 @@ Why this is as strict as redoing the work:
 
 Over-approximation is safe (a folder that changes for an unrelated reason only costs a
 re-preparation); anything the preparation reads *around* the file cache would be a bug,
-and ``tests/cli/test_prepared.py`` changes each input on disk to prove it is seen.
+and ``tests/exec/test_prepared.py`` changes each input on disk to prove it is seen.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Fsync in the background, in groups: what keeps audit appends off the disk's latency.
 
 An audit line is written (to the page cache) before ``execute`` returns; putting it on disk
-is this module's job. See ``Syncer`` for the grouping and ``kernel/trust/audit.py`` for the
+is this module's job. See ``Syncer`` for the grouping and ``kernel/trust/audit/log.py`` for the
 durability this gives.
 """
 

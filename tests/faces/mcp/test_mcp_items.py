@@ -18,7 +18,7 @@ from mcp.shared.exceptions import MCPError
 
 from kiwi_mcp.kernel.faces.mcp.contexts import ProjectContexts
 from kiwi_mcp.kernel.faces.mcp.server import build_server
-from tests.mcp.conftest import GREET, McpProject, envelope_of
+from tests.faces.mcp.conftest import GREET, McpProject, envelope_of
 
 
 def serve(contexts: ProjectContexts, body: Callable[[Client], Awaitable[Any]]) -> Any:

@@ -17,7 +17,7 @@ import pytest
 
 from tests.support.http_server import LoopbackServer, Response
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 SESSION = REPO / "scripts" / "keyring-session.sh"
 
 CHILD = """

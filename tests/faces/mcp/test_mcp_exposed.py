@@ -17,7 +17,7 @@ from mcp.shared.exceptions import MCPError
 
 from kiwi_mcp.kernel.faces.mcp.exposed import expose_tools
 from kiwi_mcp.kernel.faces.mcp.server import build_server
-from tests.mcp.conftest import GREET, KIWI, McpProject, envelope_of
+from tests.faces.mcp.conftest import GREET, KIWI, McpProject, envelope_of
 
 FAIL = '''\
 """Always fail."""

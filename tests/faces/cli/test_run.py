@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.cli.conftest import Project
 from tests.support.http_server import LoopbackServer, Response
+from tests.support.project import Project
 
 PY_TOOL = '''"""Add two numbers."""
 __version__ = "1.0.0"

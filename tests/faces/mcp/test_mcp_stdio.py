@@ -14,7 +14,7 @@ import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
 
-from tests.mcp.conftest import McpProject, envelope_of
+from tests.faces.mcp.conftest import McpProject, envelope_of
 from tests.support.http_server import LoopbackServer, Response
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.cli.conftest import Project
 from tests.support.http_server import LoopbackServer, RecordedRequest, Response
+from tests.support.project import Project
 
 DOTENV_SECRET = "dotenv-secret-7Hq2Lz"
 STORE_SECRET = "store-secret-Pw9xK3"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from tests.cli.conftest import Project
 from tests.support.http_server import LoopbackServer, Response
+from tests.support.project import Project
 
 HTTP_TOOL = """\
 version: "1.0.0"

@@ -24,8 +24,8 @@ from kiwi_mcp.kernel.errors import KiwiError
 from kiwi_mcp.kernel.exec.kernel import Kernel
 from kiwi_mcp.kernel.exec.plan import Plan
 from kiwi_mcp.kernel.store.settings import Settings
-from tests.cli.conftest import Project
 from tests.support.clocks import SettleClock
+from tests.support.project import Project
 
 TOOL = '''"""Echo, with an env value and a helper file."""
 

@@ -15,8 +15,8 @@ from typing import Any
 
 from kiwi_mcp.kernel.exec.kernel import Kernel
 from kiwi_mcp.kernel.store.settings import Settings
-from tests.cli.conftest import Project
 from tests.support.clocks import SettleClock
+from tests.support.project import Project
 
 TOOL = '''"""Echo."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.cli.conftest import Project
+from tests.support.project import Project
 
 RUNTIME = (
     'version: "1.0.0"\ntool_type: runtime\nexecutor_id: runtimes/python\nconfig: {timeout: 60}\n'

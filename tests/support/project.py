@@ -1,4 +1,5 @@
-"""A real project, user space and ``kiwi`` executable for CLI tests."""
+"""A real project, user space and ``kiwi`` executable: the ``project`` fixture of the tests that
+drive Kiwi end to end through the CLI (tests/exec, tests/faces/cli)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
-from tests.support.http_server import http_server  # noqa: F401 - a fixture
 
 KIWI = str(Path(sys.executable).with_name("kiwi"))
 

@@ -10,7 +10,7 @@ import pytest
 from mcp import Client
 
 from kiwi_mcp.kernel.faces.mcp.transports import security_settings
-from tests.mcp.conftest import ServedHttp, envelope_of
+from tests.faces.mcp.conftest import ServedHttp, envelope_of
 from tests.support.http_server import LoopbackServer, Response
 
 INITIALIZE = {

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.mcp.conftest import KIWI, Lines, McpProject
+from tests.faces.mcp.conftest import KIWI, Lines, McpProject
 
 
 class RawServer:

@@ -2,22 +2,22 @@
 
 Inline mode hands the calling agent the directive's process text with ``${inputs.x}``
 filled in from the call's inputs; the agent follows it itself. ``$${`` stands for a
-literal ``${``; any other ``${…}`` (shell examples, tool templates) is left as written.
+literal ``${``; any other ``${…}`` (shell examples, tool templates) is left as written
+(``templating.render_instructions`` does the rendering).
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from typing import Any
 
+from kiwi_mcp.kernel.core import templating
 from kiwi_mcp.kernel.core.items import Directive, DirectiveInput, Knowledge
-from kiwi_mcp.kernel.errors import ParamsInvalid, TemplateError
+from kiwi_mcp.kernel.errors import ParamsInvalid
 
 __all__ = ["check_inputs", "directive_data", "knowledge_data", "render_instructions"]
 
-_PLACEHOLDER = re.compile(r"\$\$\{|\$\{inputs\.([^}]*)\}")
 _CHECKS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "string": (str, "a string"),
     "integer": (int, "an integer"),
@@ -77,31 +77,18 @@ def check_inputs(directive: Directive, inputs: Mapping[str, Any]) -> dict[str, A
     return resolved
 
 
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-
-
 def render_instructions(directive: Directive, inputs: Mapping[str, Any]) -> str:
     """The process text with ``${inputs.x}`` replaced (an optional input left out → empty).
 
     Raises:
         TemplateError: the text names an input the directive does not declare.
     """
-    declared = {entry.name for entry in directive.inputs}
-
-    def replace(match: re.Match[str]) -> str:
-        if match.group(0) == "$${":
-            return "${"
-        name = match.group(1)
-        if name not in declared:
-            raise TemplateError(
-                f"directive {directive.id} uses ${{inputs.{name}}} but declares no input {name!r}",
-                item_id=directive.id,
-                hint="Declare it in the directive's <inputs> block, or fix the name.",
-            )
-        return _text(inputs[name]) if name in inputs else ""
-
-    return _PLACEHOLDER.sub(replace, directive.process)
+    return templating.render_instructions(
+        directive.process,
+        inputs,
+        declared={entry.name for entry in directive.inputs},
+        directive_id=directive.id,
+    )
 
 
 def directive_data(directive: Directive, inputs: Mapping[str, Any]) -> dict[str, Any]:

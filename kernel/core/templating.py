@@ -1,23 +1,30 @@
-"""The one templating engine (SPEC §5.4). Pure: every value comes in a ``TemplateContext``.
+"""The one templating engine (SPEC §5.4). Pure: every value comes in as an argument.
 
-Forms: ``${params.a.b}``, ``${NAME}`` (resolved environment), ``${secrets.NAME}``,
+Three entry points over the tokenizer of ``template_tokens``, each with its own syntax:
+``render`` / ``compile_template`` for a chain's merged config, ``expand_env`` for an
+``env_config.env`` value (SPEC §8.1; ``${NAME}`` and ``${NAME:-default}``, defaults nest),
+and ``render_instructions`` for a directive's process text (``${inputs.x}``; any other
+``${…}`` is left as written). ``$${`` is a literal ``${`` in all three.
+
+Config forms: ``${params.a.b}``, ``${NAME}`` (resolved environment), ``${secrets.NAME}``,
 ``${tool.path|dir|id|sha256}``, ``${project.path}``, ``${user.path}``, ``${thread.id}``,
-``${params_json}``, ``${x:-default}``, and ``$${`` for a literal ``${``. Kiwi adds
-``${link.path|dir|id}``: the file of the link whose own config holds the string, bound
-before the merge by ``bind_link`` (a runtime names its own helper files this way).
-
-A string that is exactly one ``${…}`` keeps the value's type. Unknown roots and missing
-values without a default raise ``TemplateError`` naming the config path, before any effect.
+``${params_json}``, ``${x:-default}``. Kiwi adds ``${link.path|dir|id}``: the file of the
+link whose own config holds the string, bound before the merge by ``bind_link`` (a runtime
+names its own helper files this way). A string that is exactly one ``${…}`` keeps the
+value's type. Unknown roots and missing values without a default raise ``TemplateError``
+naming the config path, before any effect.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from kiwi_mcp.kernel.core.env_config import ENV_NAME
+from kiwi_mcp.kernel.core.template_tokens import CONFIG, ENV, INSTRUCTIONS, Unclosed, tokens
 from kiwi_mcp.kernel.errors import TemplateError
 
 __all__ = [
@@ -27,7 +34,9 @@ __all__ = [
     "bind_link",
     "compile_template",
     "env_names",
+    "expand_env",
     "render",
+    "render_instructions",
 ]
 
 #: top-level config keys where ``${secrets.X}`` may appear
@@ -58,28 +67,11 @@ class Templated:
 
 
 def _tokens(text: str, where: str) -> Iterator[tuple[bool, str]]:
-    """Split a string into (is_expression, text) pieces."""
-    i, start, n = 0, 0, len(text)
-    while i < n:
-        if text.startswith("$${", i):
-            if i > start:
-                yield False, text[start:i]
-            yield False, "${"
-            i += 3
-            start = i
-        elif text.startswith("${", i):
-            end = text.find("}", i + 2)
-            if end < 0:
-                raise TemplateError(f"{where}: unclosed '${{' in {text!r}", at=where)
-            if i > start:
-                yield False, text[start:i]
-            yield True, text[i + 2 : end]
-            i = end + 1
-            start = i
-        else:
-            i += 1
-    if start < n:
-        yield False, text[start:]
+    """Split a config string into (is_expression, text) pieces."""
+    try:
+        yield from tokens(text, CONFIG)
+    except Unclosed:
+        raise TemplateError(f"{where}: unclosed '${{' in {text!r}", at=where) from None
 
 
 _PIECES: dict[str, tuple[tuple[bool, str], ...]] = {}
@@ -343,3 +335,68 @@ def env_names(value: Any) -> set[str]:
 
     visit(value)
     return found
+
+
+def expand_env(template: str, env: Mapping[str, str], *, where: str) -> str:
+    """``template``, an ``env_config.env`` value, with ``${NAME}`` and ``${NAME:-default}``
+    replaced from ``env`` and ``$${`` by ``${``, left to right. A default may hold further
+    ``${…}`` and is expanded only when used; values from ``env`` are used as they are.
+
+    Raises:
+        TemplateError: an unclosed ``${``, a body that is not ``NAME`` or ``NAME:-…``, or a
+            name ``env`` lacks without a default; the message starts with ``where``.
+    """
+    out: list[str] = []
+    try:
+        for is_expr, piece in tokens(template, ENV):
+            if not is_expr:
+                out.append(piece)
+                continue
+            name, has_default, default = piece.partition(":-")
+            if not ENV_NAME.match(name):
+                raise TemplateError(
+                    f"{where}: '${{{piece}}}' is not an environment reference",
+                    hint="env_config.env values may use ${NAME} and ${NAME:-default} only.",
+                    at=where,
+                )
+            if name in env:
+                out.append(env[name])
+            elif has_default:
+                out.append(expand_env(default, env, where=where))
+            else:
+                raise TemplateError(
+                    f"{where}: ${{{name}}} is not set",
+                    hint=f"Set {name} in .env or the environment, or write ${{{name}:-default}}.",
+                    at=where,
+                )
+    except Unclosed:
+        raise TemplateError(f"{where}: unclosed '${{'", at=where) from None
+    return "".join(out)
+
+
+def render_instructions(
+    text: str, inputs: Mapping[str, Any], *, declared: Collection[str], directive_id: str
+) -> str:
+    """``text``, a directive's process, with ``${inputs.x}`` replaced by input ``x`` (a
+    string as it is, any other value as JSON; a declared input left out → empty) and
+    ``$${`` by ``${``. Every other ``${…}`` is left as written.
+
+    Raises:
+        TemplateError: the text names an input that is not in ``declared``.
+    """
+    out: list[str] = []
+    for is_expr, piece in tokens(text, INSTRUCTIONS):
+        if not is_expr:
+            out.append(piece)
+            continue
+        name = piece[len(INSTRUCTIONS.only) :]
+        if name not in declared:
+            raise TemplateError(
+                f"directive {directive_id} uses ${{inputs.{name}}} but declares no input {name!r}",
+                item_id=directive_id,
+                hint="Declare it in the directive's <inputs> block, or fix the name.",
+            )
+        if name in inputs:
+            value = inputs[name]
+            out.append(value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
+    return "".join(out)

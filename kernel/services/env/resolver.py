@@ -43,8 +43,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kiwi_mcp.kernel.core.env_config import ENV_NAME, EnvConfig
-from kiwi_mcp.kernel.errors import ConfigInvalid, TemplateError
+from kiwi_mcp.kernel.core.env_config import EnvConfig
+from kiwi_mcp.kernel.core.templating import expand_env
+from kiwi_mcp.kernel.errors import ConfigInvalid
 from kiwi_mcp.kernel.services.env.dotenv import parse_dotenv
 from kiwi_mcp.kernel.services.env.interpreters import (
     InterpreterFinder,
@@ -200,7 +201,7 @@ class EnvResolver:
                 put("KIWI_VENV_BIN", str(Path(found.path).parent), "interpreter")
 
         for name, template in config.env:
-            put(name, _expand(template, env, where=f"env_config.env.{name}"), "env_config")
+            put(name, expand_env(template, env, where=f"env_config.env.{name}"), "env_config")
 
         for name, value in config_env.items():
             if not isinstance(value, str):
@@ -225,53 +226,3 @@ class EnvResolver:
         if name in BASE_ALLOW_LIST or name.startswith("LC_"):
             return True
         return self._windows and name in _WINDOWS_EXTRA
-
-
-def _expand(template: str, env: Mapping[str, str], *, where: str) -> str:
-    """Expand ``${VAR}``, ``${VAR:-default}`` (defaults may nest) and ``$${`` in ``template``."""
-    out: list[str] = []
-    index = 0
-    while index < len(template):
-        if template.startswith("$${", index):
-            out.append("${")
-            index += 3
-            continue
-        if not template.startswith("${", index):
-            out.append(template[index])
-            index += 1
-            continue
-        end = _closing_brace(template, index + 2)
-        if end == -1:
-            raise TemplateError(f"{where}: unclosed '${{'", at=where)
-        body = template[index + 2 : end]
-        name, has_default, default = body.partition(":-")
-        if not ENV_NAME.match(name):
-            raise TemplateError(
-                f"{where}: '${{{body}}}' is not an environment reference",
-                hint="env_config.env values may use ${NAME} and ${NAME:-default} only.",
-                at=where,
-            )
-        if name in env:
-            out.append(env[name])
-        elif has_default:
-            out.append(_expand(default, env, where=where))
-        else:
-            raise TemplateError(
-                f"{where}: ${{{name}}} is not set",
-                hint=f"Set {name} in .env or the environment, or write ${{{name}:-default}}.",
-                at=where,
-            )
-        index = end + 1
-    return "".join(out)
-
-
-def _closing_brace(text: str, start: int) -> int:
-    depth = 0
-    for index in range(start, len(text)):
-        if text.startswith("${", index):
-            depth += 1
-        elif text[index] == "}":
-            if depth == 0:
-                return index
-            depth -= 1
-    return -1

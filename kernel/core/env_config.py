@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
+from kiwi_mcp.kernel.core.template_tokens import ENV, references
 from kiwi_mcp.kernel.errors import ConfigInvalid
 
 __all__ = ["ENV_NAME", "RESOLVER_TYPES", "EnvConfig", "InterpreterSpec"]
@@ -19,7 +20,6 @@ __all__ = ["ENV_NAME", "RESOLVER_TYPES", "EnvConfig", "InterpreterSpec"]
 RESOLVER_TYPES = ("venv_python", "node_modules", "system_binary", "version_manager")
 _MANAGERS = ("pyenv", "nvm", "rbenv", "asdf")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-_REFERENCE = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-|\})")
 _DEFAULT_SEARCH = MappingProxyType(
     {"venv_python": (".venv", "venv"), "node_modules": ("node_modules",)}
 )
@@ -171,4 +171,7 @@ class EnvConfig:
 
     def referenced_names(self) -> set[str]:
         """Every ``${NAME}`` referenced in ``env`` values (defaults included)."""
-        return {match.group(1) for _, value in self.env for match in _REFERENCE.finditer(value)}
+        found: set[str] = set()
+        for _, value in self.env:
+            found |= references(value, ENV, ENV_NAME)
+        return found

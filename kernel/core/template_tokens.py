@@ -99,3 +99,24 @@ def _matching(text: str, start: int) -> int:
         else:
             return close
     return -1
+
+
+def references(text: str, syntax: Syntax, name: re.Pattern[str]) -> set[str]:
+    """Every ``${NAME}`` or ``${NAME:-…}`` in ``text`` whose ``NAME`` matches ``name``,
+    defaults (and malformed heads) searched too. An unclosed ``${`` ends the search: the
+    render will say so."""
+    found: set[str] = set()
+    try:
+        for is_expr, piece in tokens(text, syntax):
+            if is_expr:
+                head, _, default = piece.partition(":-")
+                if name.match(head):
+                    found.add(head)
+                    rest = default
+                else:  # a malformed body may still hold references
+                    rest = piece
+                if "${" in rest:
+                    found |= references(rest, syntax, name)
+    except Unclosed:
+        pass
+    return found

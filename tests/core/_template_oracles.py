@@ -397,3 +397,11 @@ def render_instructions(directive: Directive, inputs: Mapping[str, Any]) -> str:
         return _text(inputs[name]) if name in inputs else ""
 
     return _PLACEHOLDER.sub(replace, directive.process)
+
+
+# kernel/core/env_config.py before the tokenizer: the names an env_config.env value wants.
+_REFERENCE = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-|\})")
+
+
+def old_referenced_names(value: str) -> set[str]:
+    return {match.group(1) for match in _REFERENCE.finditer(value)}

@@ -16,6 +16,7 @@ from hypothesis import event, example, given, settings
 from hypothesis import strategies as st
 
 from kiwi_mcp.kernel.core import directives, templating
+from kiwi_mcp.kernel.core.env_config import EnvConfig
 from kiwi_mcp.kernel.core.items import Directive, DirectiveInput
 from kiwi_mcp.kernel.core.template_tokens import CONFIG, Unclosed, tokens
 from kiwi_mcp.kernel.core.templating import TemplateContext
@@ -185,6 +186,23 @@ def test_expand_env_agrees_with_the_old_env_expansion(
     expected = _outcome(lambda: oracle._expand(template, env, where=where))
     event(_kind(expected))
     assert _outcome(lambda: templating.expand_env(template, env, where=where)) == expected
+
+
+@_RUNS
+@given(template=_env_templates)
+@example(template="${UNSET:-${ALSO_UNSET:-${HOME}}}/x")
+@example(template="$${HOME}${PATH}")
+def test_the_names_an_env_value_wants_are_the_old_scanners_where_it_expands(
+    template: str,
+) -> None:
+    # Where the value expands at all (an unclosed or malformed one is an error at render
+    # time whatever it wants), the tokenizer finds the names the old regex found.
+    every = {name: "v" for name in oracle.old_referenced_names(template)}
+    if _kind(_outcome(lambda: oracle._expand(template, every, where="w"))) != "ok":
+        return
+    event("expands")
+    config = EnvConfig(env=(("X", template),))
+    assert config.referenced_names() == oracle.old_referenced_names(template)
 
 
 # --- a directive's instructions: render_instructions ------------------------------------

@@ -3,7 +3,7 @@
 Inline mode hands the calling agent the directive's process text with ``${inputs.x}``
 filled in from the call's inputs; the agent follows it itself. ``$${`` stands for a
 literal ``${``; any other ``${…}`` (shell examples, tool templates) is left as written
-(``templating.render_instructions`` does the rendering).
+(``text_templates.render_instructions`` does the rendering).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from kiwi_mcp.kernel.core import templating
+from kiwi_mcp.kernel.core import text_templates
 from kiwi_mcp.kernel.core.items import Directive, DirectiveInput, Knowledge
 from kiwi_mcp.kernel.errors import ParamsInvalid
 
@@ -83,7 +83,7 @@ def render_instructions(directive: Directive, inputs: Mapping[str, Any]) -> str:
     Raises:
         TemplateError: the text names an input the directive does not declare.
     """
-    return templating.render_instructions(
+    return text_templates.render_instructions(
         directive.process,
         inputs,
         declared={entry.name for entry in directive.inputs},

@@ -15,7 +15,7 @@ from typing import Any
 from hypothesis import event, example, given, settings
 from hypothesis import strategies as st
 
-from kiwi_mcp.kernel.core import directives, templating
+from kiwi_mcp.kernel.core import directives, templating, text_templates
 from kiwi_mcp.kernel.core.env_config import EnvConfig
 from kiwi_mcp.kernel.core.items import Directive, DirectiveInput
 from kiwi_mcp.kernel.core.template_tokens import CONFIG, Unclosed, tokens
@@ -185,7 +185,7 @@ def test_expand_env_agrees_with_the_old_env_expansion(
     where = "env_config.env.X"
     expected = _outcome(lambda: oracle._expand(template, env, where=where))
     event(_kind(expected))
-    assert _outcome(lambda: templating.expand_env(template, env, where=where)) == expected
+    assert _outcome(lambda: text_templates.expand_env(template, env, where=where)) == expected
 
 
 @_RUNS
@@ -263,7 +263,7 @@ def test_render_instructions_agrees_with_the_old_directive_rendering(
     declared = {entry.name for entry in _DECLARED}
     assert (
         _outcome(
-            lambda: templating.render_instructions(
+            lambda: text_templates.render_instructions(
                 process, inputs, declared=declared, directive_id=directive.id
             )
         )

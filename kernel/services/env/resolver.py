@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from kiwi_mcp.kernel.core.env_config import EnvConfig
-from kiwi_mcp.kernel.core.templating import expand_env
+from kiwi_mcp.kernel.core.text_templates import expand_env
 from kiwi_mcp.kernel.errors import ConfigInvalid
 from kiwi_mcp.kernel.services.env.dotenv import parse_dotenv
 from kiwi_mcp.kernel.services.env.interpreters import (

@@ -22,7 +22,8 @@ traceback. Where a builtin fits, the class is that builtin too::
     │   ├── SignatureUntrusted   SIGNATURE_UNTRUSTED
     │   ├── TokenInvalid         TOKEN_INVALID         PermissionError
     │   ├── KeyMissing           KEY_MISSING           LookupError
-    │   └── KeyUnsafe            KEY_UNSAFE            PermissionError
+    │   ├── KeyUnsafe            KEY_UNSAFE            PermissionError
+    │   └── AuditUnavailable     AUDIT_UNAVAILABLE
     ├── LockfileError            LOCKFILE_ERROR
     │   └── LockfileMismatch     LOCKFILE_MISMATCH
     ├── AuthError
@@ -55,6 +56,7 @@ from typing import Any, ClassVar
 
 __all__ = [
     "AmbiguousId",
+    "AuditUnavailable",
     "AuthError",
     "AuthRequired",
     "BackendUnavailable",
@@ -279,6 +281,13 @@ class KeyMissing(TrustError, LookupError):
 class KeyUnsafe(TrustError, PermissionError):
     code = "KEY_UNSAFE"
     default_hint = "Make the private key readable by you only (chmod 600)."
+
+
+class AuditUnavailable(TrustError):
+    """The audit log cannot take the call's record, so the call does not run (SPEC §9.5)."""
+
+    code = "AUDIT_UNAVAILABLE"
+    default_hint = "Make the project's .ai/logs/audit/ folder writable (and free disk space)."
 
 
 # --- LockfileError ----------------------------------------------------------------------

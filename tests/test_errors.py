@@ -29,6 +29,7 @@ PINNED: dict[str, tuple[str, str | None, type[Exception] | None]] = {
     "TokenInvalid": ("TOKEN_INVALID", "TrustError", PermissionError),
     "KeyMissing": ("KEY_MISSING", "TrustError", LookupError),
     "KeyUnsafe": ("KEY_UNSAFE", "TrustError", PermissionError),
+    "AuditUnavailable": ("AUDIT_UNAVAILABLE", "TrustError", None),
     "LockfileError": ("LOCKFILE_ERROR", None, None),
     "LockfileMismatch": ("LOCKFILE_MISMATCH", "LockfileError", None),
     "AuthRequired": ("AUTH_REQUIRED", "AuthError", None),

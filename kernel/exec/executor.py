@@ -10,6 +10,7 @@ kernel keeps while its files are unchanged (``exec/plan_cache.py``). Then the pr
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -29,12 +30,16 @@ __all__ = ["EventHook", "Executes", "execute"]
 
 EventHook = Callable[[dict[str, Any]], None]
 
+logger = logging.getLogger("kiwi.audit")
+
 
 class Executes(Protocol):
     """What ``execute`` needs of its kernel (``exec/kernel.py``'s ``Kernel``)."""
 
     session: str
     audit: AuditLog
+    #: the operator's unrestricted set is in use (``kiwi run --as-operator``): audited as such
+    as_operator: bool
 
     @property
     def project_root(self) -> Path: ...
@@ -69,7 +74,8 @@ async def execute(
 
     SPEC §5.2's checks (``kernel.plan``), then the primitive, then redaction of everything
     the envelope and the events carry, then one audit line whatever happened — a cancelled
-    call included (it is recorded, then the cancellation goes on).
+    call included (it is recorded, then the cancellation goes on). A log that cannot take
+    that line refuses the call first (``AUDIT_UNAVAILABLE``, SPEC §9.5).
     """
     # imported on first use: the primitives' modules are not needed to list or plan
     from kiwi_mcp.kernel.exec.dispatch import run_http, run_subprocess
@@ -81,6 +87,7 @@ async def execute(
     plan: Plan | None = None
     envelope: dict[str, Any]
     try:
+        kernel.audit.require_writable()
         plan = await kernel.plan(tool_id, params, caps=caps, thread_id=thread_id, locked=locked)
         redactor = Redactor(plan.secret_values)
         on_event = _redacting(on_event, redactor)
@@ -129,16 +136,28 @@ def _audit(
     envelope: Mapping[str, Any],
     thread_id: str | None,
 ) -> None:
-    kernel.audit.append(
-        call_record(
-            session=kernel.session,
-            thread=thread_id,
-            item=tool_id,
-            params=params,
-            caps_used=list(plan.caps_used) if plan else [],
-            envelope=envelope,
-        )
+    """One audit line; a log that fails now (it passed ``require_writable`` a moment ago)
+    is reported on the envelope and the server's log, never raised past the result."""
+    record = call_record(
+        session=kernel.session,
+        thread=thread_id,
+        item=tool_id,
+        params=params,
+        caps_used=list(plan.caps_used) if plan else [],
+        envelope=envelope,
+        as_operator=kernel.as_operator,
     )
+    try:
+        kernel.audit.append(record)
+    except OSError as err:
+        if (envelope.get("error") or {}).get("code") == "AUDIT_UNAVAILABLE":
+            return  # the refusal itself: nothing could be recorded, and nothing ran
+        logger.error("audit record of %s not written: %s", tool_id, err.strerror or err)
+        meta = envelope.get("meta")
+        if isinstance(meta, dict):
+            meta.setdefault("warnings", []).append(
+                f"the audit record of this call could not be written ({err.strerror or err})"
+            )
 
 
 def _redacting(hook: EventHook | None, redactor: Redactor) -> EventHook | None:

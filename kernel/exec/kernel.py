@@ -9,6 +9,7 @@ redacted, and one audit line is written whatever happened.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 import uuid
@@ -39,6 +40,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Kernel", "Plan"]
 
+logger = logging.getLogger("kiwi.policy")
+
 
 class Kernel:
     """One project's kernel: stores, services and the executor, shared across calls."""
@@ -48,12 +51,19 @@ class Kernel:
         settings: Settings,
         *,
         caps: CapabilitySet | None = None,
+        as_operator: bool = False,
         clock: Callable[[], float] = time.time,
         clock_ns: Callable[[], int] = time.time_ns,
         session: str | None = None,
     ) -> None:
-        """``clock`` stamps records (audit lines, lockfiles, tokens); ``clock_ns`` is the
-        settle clock every file memo compares stat stamps against (``store/files.py``)."""
+        """``caps``: the top-level caller's capabilities (default: the agents' policy);
+        ``as_operator``: the operator's unrestricted set instead (``kiwi run
+        --as-operator``), which every audit line of this kernel records. ``clock`` stamps
+        records (audit lines, lockfiles, tokens); ``clock_ns`` is the settle clock every
+        file memo compares stat stamps against (``store/files.py``)."""
+        if as_operator:
+            caps = CapabilitySet.operator()
+        self.as_operator = as_operator
         self.settings = settings
         self.clock = clock
         self.clock_ns = clock_ns
@@ -70,7 +80,8 @@ class Kernel:
         )
         self.verifier = Verifier(settings, self.files, clock_ns=clock_ns)
         self._caps = caps
-        self._policy: tuple[str | None, CapabilitySet] | None = None
+        # (stamp, caps, the key dict whose id() the stamp holds: kept alive so it stays unique)
+        self._policy: tuple[tuple[str | None, int], CapabilitySet, Any] | None = None
         self._policy_path: str | None = None
         self._env_resolver: EnvResolver | None = None
         self._plans = PlanCache(self.files)
@@ -85,24 +96,33 @@ class Kernel:
 
     @property
     def caps(self) -> CapabilitySet:
-        """The top-level caller's capabilities: those given, else the project's policy as
-        the file says now (re-read when it changed, so a narrowed policy counts at once).
+        """The top-level caller's capabilities: those given, else the agents' policy as the
+        file says now (re-read when it or the trusted keys changed, so a narrowed policy
+        counts at once), checked under ``KIWI_VERIFY`` (``trust/policy.check_signature``).
 
         Raises:
             ParseError: the policy file is malformed.
+            PermissionDenied: the policy is unsigned or changed (SPEC §9.4).
         """
         if self._caps is not None:
             return self._caps
+        from kiwi_mcp.kernel.trust import policy
+
         if self._policy_path is None:
-            from kiwi_mcp.kernel.trust.policy import POLICY_RELPATH
-
-            self._policy_path = os.path.join(self.settings.project_root, POLICY_RELPATH)
+            self._policy_path = os.path.join(self.settings.project_root, policy.POLICY_RELPATH)
         found = self.files.read(self._policy_path)
-        stamp = None if found is None else found.sha256
+        keys = self.verifier.current_keys() if found is not None else None
+        stamp = (None if found is None else found.sha256, id(keys))
         if self._policy is None or self._policy[0] != stamp:
-            from kiwi_mcp.kernel.trust.policy import load_policy
-
-            self._policy = (stamp, load_policy(self.settings.project_root))
+            # a refusal is not kept: it is raised again, fresh, until the file is fixed
+            data = None if found is None else found.data
+            caps = policy.parse_policy(data)  # a malformed file says so first
+            warning = policy.check_signature(
+                data, verify=self.settings.verify, trusted_keys=keys or {}
+            )
+            if warning:
+                logger.warning("%s", warning)
+            self._policy = (stamp, caps, keys)
         return self._policy[1]
 
     @property

@@ -76,6 +76,7 @@ def _execute_inline(
     meta: dict[str, Any] = {"chain": [], "primitive": None}
     envelope: dict[str, Any]
     try:
+        kernel.audit.require_writable()
         verified = load_verified(kernel, kind, item_id)
         loaded = verified.loaded
         meta.update(chain=[loaded.file.id], space=loaded.file.space)
@@ -93,14 +94,20 @@ def _execute_inline(
         envelope = error_envelope(err, meta)
     meta["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
     envelope["meta"] = meta
-    kernel.audit.append(
-        call_record(
-            session=kernel.session,
-            thread=None,
-            item=f"{kind}:{item_id}",
-            params=parameters,
-            caps_used=[],
-            envelope=envelope,
-        )
+    record = call_record(
+        session=kernel.session,
+        thread=None,
+        item=f"{kind}:{item_id}",
+        params=parameters,
+        caps_used=[],
+        envelope=envelope,
+        as_operator=kernel.as_operator,
     )
+    try:
+        kernel.audit.append(record)
+    except OSError as err:
+        if envelope["ok"]:  # it passed require_writable a moment ago: say so, keep the data
+            meta.setdefault("warnings", []).append(
+                f"the audit record of this call could not be written ({err.strerror or err})"
+            )
     return envelope

@@ -103,10 +103,11 @@ def help_topic(topic: str | None) -> dict[str, Any]:
 def record_signal(kernel: Kernel, action: str, reason: str | None) -> dict[str, Any]:
     """Append an agent's signal to the project's audit log; returns what to do next.
 
-    Raises OSError when the audit log cannot be written.
+    Raises AuditUnavailable when the audit log cannot be written.
     """
     from kiwi_mcp.kernel.trust.audit.log import params_digest
 
+    kernel.audit.require_writable()
     line = kernel.audit.append(
         {
             "session": kernel.session,

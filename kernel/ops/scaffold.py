@@ -1,4 +1,5 @@
-"""``kiwi init``: a project's ``.ai/`` with an example tool, signed with the user's key."""
+"""``kiwi init``: a project's ``.ai/`` with an example tool and the agents' policy, both
+signed with the user's key (made if there is none)."""
 
 from __future__ import annotations
 
@@ -26,15 +27,18 @@ def execute(params, context):
 
 
 def init_project(project: str | os.PathLike[str] | None) -> dict[str, Any]:
-    """Create what is missing (never overwrites) and sign the example tool.
+    """Create what is missing (never overwrites), then sign the example tool and the
+    policy (an existing policy is signed only when it is new to this run: an operator's
+    edited policy is theirs to review and sign).
 
     Returns ``{"project", "created": [paths], "fingerprint"}``.
     """
     from kiwi_mcp.kernel.exec.kernel import Kernel
+    from kiwi_mcp.kernel.ops.policy import sign_policy
     from kiwi_mcp.kernel.ops.sign import sign_items
     from kiwi_mcp.kernel.store.settings import Settings
     from kiwi_mcp.kernel.trust.keys import KeyStore
-    from kiwi_mcp.kernel.trust.policy import DEFAULT_CAPABILITIES
+    from kiwi_mcp.kernel.trust.policy import policy_text
 
     root = Path(project).absolute() if project is not None else Path.cwd()
     ai = root / ".ai"
@@ -44,12 +48,10 @@ def init_project(project: str | os.PathLike[str] | None) -> dict[str, Any]:
         if not path.exists():
             path.mkdir(parents=True)
             created.append(str(path))
-    policy = "# Capabilities of top-level callers (the CLI, MCP clients). SPEC §9.4.\n"
-    policy += "version: 1\ncapabilities:\n"
-    policy += "".join(f'  - "{cap}"\n' for cap in DEFAULT_CAPABILITIES)
+    policy = ai / "config" / "policy.yaml"
     files = {
         ai / "tools" / "hello.py": _HELLO,
-        ai / "config" / "policy.yaml": policy,
+        policy: policy_text(),
         ai / ".gitignore": "logs/\n",
     }
     for path, text in files.items():
@@ -59,5 +61,7 @@ def init_project(project: str | os.PathLike[str] | None) -> dict[str, Any]:
     settings = Settings.from_environment(root)
     fingerprint = KeyStore(settings.user_space).init()
     kernel = Kernel(settings)
-    sign_items(kernel.store, settings.user_space, "tool", "hello", caps=kernel.caps)
+    sign_items(kernel.store, settings.user_space, "tool", "hello", caps=None)
+    if str(policy) in created:
+        sign_policy(root, settings.user_space)
     return {"project": str(root), "created": created, "fingerprint": fingerprint}

@@ -5,6 +5,12 @@ one when it names the same ``resource.action`` (or one that implies it, see
 ``IMPLIES``) and its scope covers the wanted scope (see ``kiwi_mcp.kernel.trust.globs``; no scope on
 the granted side means any). Wanted scopes may themselves be globs, which is how a child
 token asks for less than its parent holds.
+
+Kiwi's own state under a project's ``.ai/`` (``STATE_DIRS``: ``config/``, ``logs/``,
+``lockfiles/``, ``threads/``, ``index/``) is outside every ``fs.*`` glob such as ``**`` or
+``.ai/**`` (SPEC §9.4): only a scope that names the folder literally (``.ai/logs/**``)
+covers a path in it, and nothing covers ``.ai/config/``. The operator's set
+(``CapabilitySet.operator()``) covers everything.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from kiwi_mcp.kernel.trust.globs import GlobSyntaxError, glob_covers, split_scop
 __all__ = [
     "ACTIONS",
     "IMPLIES",
+    "STATE_DIRS",
     "Capability",
     "CapabilitySet",
     "covers",
@@ -57,6 +64,9 @@ IMPLIES: Final[Mapping[str, tuple[str, ...]]] = {
     "tool.execute": ("tool.load",),
     "directive.execute": ("directive.load",),
 }
+
+#: Kiwi's own folders under ``.ai/``: no ``fs.*`` glob reaches them (``config`` never).
+STATE_DIRS: Final = frozenset({"config", "logs", "lockfiles", "threads", "index"})
 
 _ALLOWED_HINT: Final = "Use <resource>.<action>[:<scope>] with one of: " + ", ".join(ACTIONS) + "."
 
@@ -146,7 +156,8 @@ def _covers(granted: Capability, wanted: Capability) -> bool:
     if granted.name != wanted.name and wanted.name not in IMPLIES.get(granted.name, ()):
         return False
     if granted.scope is None:
-        return True
+        # no scope is any; for fs.* that is '**', which stops at Kiwi's own state
+        return not (granted.resource == "fs" and wanted.scope and _state_dir(wanted.scope))
     if wanted.scope is None:
         # "any" is only covered by a glob that matches everything.
         return granted.scope == "**"
@@ -156,7 +167,23 @@ def _covers(granted: Capability, wanted: Capability) -> bool:
         if g_port is not None and g_port != w_port:
             return False
         return glob_covers(g_host, w_host, "host")
+    if granted.resource == "fs":
+        state = _state_dir(wanted.scope)
+        if state is not None and (state == "config" or _state_dir(granted.scope) != state):
+            return False
     return glob_covers(granted.scope, wanted.scope, "path")
+
+
+def _state_dir(scope: str) -> str | None:
+    """The Kiwi state folder a path scope names literally (``.ai/logs/x`` → ``logs``).
+
+    Case-folded, so ``.AI/Config`` on a case-insensitive disk is still ``config``.
+    """
+    head, _, rest = scope.partition("/")
+    if head.casefold() != ".ai":
+        return None
+    name = rest.partition("/")[0].casefold()
+    return name if name in STATE_DIRS else None
 
 
 def covers(granted: Capability | str, wanted: Capability | str) -> bool:
@@ -183,9 +210,15 @@ def _by_name(caps: tuple[Capability, ...]) -> dict[str, tuple[Capability, ...]]:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class CapabilitySet:
-    """An immutable set of granted capabilities. An empty set denies everything."""
+    """An immutable set of granted capabilities. An empty set denies everything.
+
+    ``unrestricted`` is the operator's set (``operator()``): it covers every capability,
+    Kiwi's own state included. Agents never hold it: it is not a capability string, so no
+    policy, token or directive can name it.
+    """
 
     caps: tuple[Capability, ...] = ()
+    unrestricted: bool = False
     _index: dict[str, tuple[Capability, ...]] = field(
         init=False, repr=False, compare=False, hash=False
     )
@@ -195,6 +228,11 @@ class CapabilitySet:
     def __post_init__(self) -> None:
         object.__setattr__(self, "_index", _by_name(self.caps))
         object.__setattr__(self, "_verdicts", {})
+
+    @classmethod
+    def operator(cls) -> CapabilitySet:
+        """The operator's set: everything (``kiwi run --as-operator``, SPEC §9.4)."""
+        return cls(unrestricted=True)
 
     @classmethod
     def from_strings(cls, texts: Iterable[str]) -> CapabilitySet:
@@ -213,6 +251,8 @@ class CapabilitySet:
         A ``wanted`` string that does not parse is never covered (so a gate that builds
         capability strings from effects denies rather than crashes).
         """
+        if self.unrestricted:
+            return True
         if isinstance(wanted, Capability):
             return any(_covers(g, wanted) for g in self._index.get(wanted.name, ()))
         verdict = self._verdicts.get(wanted)
@@ -250,7 +290,10 @@ class CapabilitySet:
         return CapabilitySet(caps=tuple(kept))
 
     def to_list(self) -> list[str]:
-        """The capabilities as strings, in order."""
+        """The capabilities as strings, in order (the operator's set: every
+        ``resource.action`` without a scope)."""
+        if self.unrestricted:
+            return list(ACTIONS)
         return [str(cap) for cap in self.caps]
 
 

@@ -1,65 +1,118 @@
-"""The project's capability policy for top-level callers (SPEC §9.4).
+"""The agents' capability ceiling: the project's policy (SPEC §9.4).
 
 ``<project>/.ai/config/policy.yaml``::
 
+    # kiwi:signed:v1:…   (``kiwi init`` and ``kiwi sign policy`` write this line)
     version: 1
     capabilities: ["tool.execute:**", "net.http:**", ...]
 
-When the file is absent, ``DEFAULT_CAPABILITIES`` apply.
+When the file is absent, ``DEFAULT_CAPABILITIES`` apply: no ``*.sign``, no
+``thread.control``, no ``registry.write`` — an agent that meets ``INTEGRITY_FAILED`` cannot
+bless the changed file itself. The file is the operator's: it is signed like an item (kind
+``config``, id ``policy``) and checked under ``KIWI_VERIFY`` (``check_signature``), so an
+agent that could write it still cannot raise its own ceiling.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Final
+from typing import Any, Final, Literal
 
 import yaml
 
-from kiwi_mcp.kernel.errors import ParseError
+from kiwi_mcp.kernel.errors import KiwiError, ParseError, PermissionDenied
 from kiwi_mcp.kernel.trust.capabilities import CapabilitySet
 
-__all__ = ["DEFAULT_CAPABILITIES", "POLICY_RELPATH", "POLICY_VERSION", "load_policy"]
+__all__ = [
+    "DEFAULT_CAPABILITIES",
+    "POLICY_ID",
+    "POLICY_KIND",
+    "POLICY_RELPATH",
+    "POLICY_VERSION",
+    "check_signature",
+    "load_policy",
+    "parse_policy",
+    "policy_text",
+]
 
 POLICY_RELPATH: Final = ".ai/config/policy.yaml"
 POLICY_VERSION: Final = 1
+#: What the policy's content hash binds (``trust/signing.content_hash``).
+POLICY_KIND: Final = "config"
+POLICY_ID: Final = "policy"
 DEFAULT_CAPABILITIES: Final[tuple[str, ...]] = (
     "tool.execute:**",
     "directive.execute:**",
     "knowledge.load:**",
+    "tool.load:**",
+    "directive.load:**",
     "net.http:**",
     "process.exec:*",
     "fs.read:**",
     "fs.write:**",
-    "tool.sign:**",
+    "spawn.thread",
+    "mcp.call:**",
 )
 _FIELDS: Final = ("version", "capabilities")
 _HINT: Final = (
     f"Fix {POLICY_RELPATH}: 'version: 1' and 'capabilities:' as a list of"
-    " '<resource>.<action>[:<scope>]' strings."
+    " '<resource>.<action>[:<scope>]' strings, then 'kiwi sign policy'."
+)
+_SIGN_HINT: Final = (
+    "Ask the operator to review .ai/config/policy.yaml and run 'kiwi sign policy'"
+    " (or set KIWI_VERIFY=hash while developing)."
 )
 
 
+def policy_text(capabilities: tuple[str, ...] = DEFAULT_CAPABILITIES) -> str:
+    """The policy file ``kiwi init`` writes (unsigned; the caller signs it)."""
+    lines = [
+        "# The agents' capabilities in this project (MCP clients, threads, 'kiwi run').",
+        "# The operator's CLI acts are not gated. Edit, then 'kiwi sign policy'. SPEC §9.4.",
+        f"version: {POLICY_VERSION}",
+        "capabilities:",
+        *(f'  - "{cap}"' for cap in capabilities),
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def load_policy(project_root: Path) -> CapabilitySet:
-    """The capabilities a top-level caller holds in this project.
+    """The agents' capabilities in this project, as the file says (no signature check).
+
+    Raises ParseError (see ``parse_policy``); OSError when the file exists but cannot be
+    read.
+    """
+    try:
+        data = (project_root / POLICY_RELPATH).read_bytes()
+    except FileNotFoundError:
+        return CapabilitySet.from_strings(DEFAULT_CAPABILITIES)
+    return parse_policy(data)
+
+
+def parse_policy(data: bytes | None) -> CapabilitySet:
+    """The capabilities a policy file grants (``None``: the file is absent → defaults).
 
     Raises ParseError naming the file and the field path (e.g.
     ``.ai/config/policy.yaml: capabilities[2]: unknown capability 'net.htp:x'``) for bad
-    YAML, a wrong version, an unknown or missing field, or a capability that does not
-    parse; OSError when the file exists but cannot be read.
+    YAML, a wrong version, an unknown or missing field, or a capability that does not parse.
     """
-    path = project_root / POLICY_RELPATH
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    if data is None:
         return CapabilitySet.from_strings(DEFAULT_CAPABILITIES)
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise _error("not UTF-8 text") from None
     try:
-        data = yaml.safe_load(text)
+        parsed = yaml.safe_load(text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark is not None else ""
         raise _error(f"{where}not valid YAML") from None
+    return _capabilities(parsed)
+
+
+def _capabilities(data: Any) -> CapabilitySet:
     if not isinstance(data, dict):
         raise _error(f"expected a mapping with {', '.join(_FIELDS)}")
     for key in data:
@@ -83,6 +136,54 @@ def load_policy(project_root: Path) -> CapabilitySet:
         except ParseError as err:
             raise _error(f"capabilities[{index}]: {err.message}", hint=err.hint) from None
     return CapabilitySet.from_strings(caps)
+
+
+def check_signature(
+    data: bytes | None,
+    *,
+    verify: Literal["signed", "hash", "off"],
+    trusted_keys: Mapping[str, Any],
+) -> str | None:
+    """Whether agents may act under this policy file; returns a warning to show, or None.
+
+    An absent file is the defaults (nothing to sign). ``signed``: the file must carry a
+    signature line by a trusted key over its current bytes. ``hash``: a changed file is
+    refused, an unsigned one passes with a warning. ``off``: nothing is checked.
+
+    Raises:
+        PermissionDenied: the file is unsigned (``signed``), changed since it was signed,
+            or signed by a key the user does not trust (``signed``) — with the hint
+            ``kiwi sign policy``, which only the operator can run.
+    """
+    if data is None or verify == "off":
+        return None
+    from kiwi_mcp.kernel.trust.signing import verify_item
+
+    try:
+        result = verify_item(
+            data,
+            ext=".yaml",
+            kind=POLICY_KIND,
+            item_id=POLICY_ID,
+            policy=verify,
+            trusted_keys=trusted_keys,
+        )
+    except KiwiError as err:
+        why = {
+            "SIGNATURE_MISSING": "is not signed",
+            "INTEGRITY_FAILED": "changed after it was signed",
+            "SIGNATURE_UNTRUSTED": "is signed by a key you do not trust",
+        }.get(err.code, "has a damaged signature line")
+        raise PermissionDenied(
+            f"the policy {POLICY_RELPATH} {why}, so no agent call is allowed"
+            f" (KIWI_VERIFY={verify})",
+            hint=_SIGN_HINT,
+            at=POLICY_RELPATH,
+            details={"policy": POLICY_RELPATH, "reason": err.code},
+        ) from None
+    if result.status == "unsigned":
+        return f"the policy {POLICY_RELPATH} is unsigned (KIWI_VERIFY=hash); sign it with 'kiwi sign policy'"
+    return result.warning
 
 
 def _error(what: str, *, hint: str = _HINT) -> ParseError:

@@ -39,6 +39,8 @@ __all__ = [
 ]
 
 KINDS: Final = ("tool", "directive", "knowledge")
+#: What else carries a signature line: operator files (``config``/``policy``, SPEC §9.4).
+_HASHED: Final = (*KINDS, "config")
 
 _TS_FORMAT: Final = "%Y-%m-%dT%H:%M:%SZ"
 
@@ -56,8 +58,8 @@ def content_hash(
     the path UTF-8. The two preimages start differently, so they never coincide.
     Raises ValueError for an unknown kind, a newline in the id, or a bad or repeated path.
     """
-    if kind not in KINDS:
-        raise ValueError(f"unknown kind '{kind}' (expected one of {', '.join(KINDS)})")
+    if kind not in _HASHED:
+        raise ValueError(f"unknown kind '{kind}' (expected one of {', '.join(_HASHED)})")
     if "\n" in item_id:
         raise ValueError("an item id may not contain a newline")
     head = b"kiwi-item-v1\n" + kind.encode() + b"\n" + item_id.encode("utf-8") + b"\n"

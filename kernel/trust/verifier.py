@@ -107,6 +107,12 @@ class Verifier:
             self._trusted = dict(TrustStore(self.settings.user_space).trusted_keys())
         return self._trusted
 
+    def current_keys(self) -> dict[str, Any]:
+        """The trusted keys as the trust store holds them now: a new dict object whenever
+        they were re-read, so a caller may key a memo on its identity."""
+        self._refresh_keys()
+        return self.trusted_keys()
+
     def forget_keys(self) -> None:
         """Re-read the trust store next time (after ``kiwi trust add``)."""
         self._trusted = None

@@ -23,9 +23,7 @@ def execute(params, context):
 
 
 def _policy(project: Project, caps: list[str]) -> None:
-    path = project.root / ".ai" / "config" / "policy.yaml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("version: 1\ncapabilities:\n" + "".join(f'  - "{c}"\n' for c in caps))
+    project.write_policy(caps)
 
 
 def _last_audit(project: Project) -> dict[str, object]:
@@ -88,10 +86,12 @@ def test_a_link_requirement_outside_the_policy_is_refused(project: Project) -> N
     assert error["details"]["missing"] == ["fs.write:secret/**"]
 
 
-def test_a_bad_policy_file_names_the_field(project: Project) -> None:
+def test_a_bad_policy_file_names_the_field_and_is_never_signed(project: Project) -> None:
     project.write_tool("hit.yaml", HTTP_TOOL)
     project.sign()
-    _policy(project, ["tool.execute:**", "net.htp:x"])
+    project.write_policy(["tool.execute:**", "net.htp:x"], sign=False)
+    signing = project.kiwi("sign", "policy")
+    assert signing.returncode == 1 and "capabilities[1]" in signing.stderr
     done = project.kiwi("run", "hit")
     assert done.returncode == 1
     assert "policy.yaml" in done.stderr and "capabilities[1]" in done.stderr

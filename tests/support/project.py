@@ -52,6 +52,16 @@ class Project:
         done = self.kiwi("sign", "tool", pattern)
         assert done.returncode == 0, done.stderr
 
+    def write_policy(self, caps: list[str], *, sign: bool = True) -> Path:
+        """The agents' policy, signed by the operator (``kiwi sign policy``) unless told."""
+        path = self.root / ".ai" / "config" / "policy.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("version: 1\ncapabilities:\n" + "".join(f'  - "{c}"\n' for c in caps))
+        if sign:
+            done = self.kiwi("sign", "policy")
+            assert done.returncode == 0, done.stderr
+        return path
+
 
 @pytest.fixture
 def project(tmp_path: Path) -> Project:

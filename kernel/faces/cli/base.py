@@ -27,17 +27,20 @@ class CliContext:
     this module is on the path of ``kiwi --help``.
     """
 
-    __slots__ = ("json", "project", "stderr", "stdout")
+    __slots__ = ("json", "project", "projects", "stderr", "stdout")
 
     def __init__(
         self,
         *,
         project: Path | None,
         json: bool,
+        projects: tuple[Path, ...] = (),
         stdout: TextIO | None = None,
         stderr: TextIO | None = None,
     ) -> None:
+        #: the project (the first ``--project``); ``projects``: every one (``kiwi serve``)
         self.project = project
+        self.projects = projects or ((project,) if project is not None else ())
         self.json = json
         self.stdout = stdout or sys.stdout
         self.stderr = stderr or sys.stderr

@@ -24,6 +24,12 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         "--locked", action="store_true", help="refuse a chain that drifted from its lockfile"
     )
     p.add_argument("--dry-run", action="store_true", help="resolve and validate; no effect")
+    p.add_argument(
+        "--as-operator",
+        action="store_true",
+        help="run with the operator's rights instead of the agents' policy (the audit "
+        "record says so)",
+    )
     p.set_defaults(func=_run)
 
     p = sub.add_parser("resolve", help="show a tool's chain, spaces, shadowed files and config")
@@ -42,9 +48,15 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument("--limit", type=int, default=20)
     p.set_defaults(func=_search)
 
-    p = sub.add_parser("sign", help="sign items (ids or globs) with your key")
-    p.add_argument("kind", help="tool | directive | knowledge")
-    p.add_argument("pattern", metavar="id-or-glob")
+    p = sub.add_parser(
+        "sign",
+        help="sign items (ids or globs), or the agents' policy, with your key",
+        description="Sign items with your key (the operator's act: not gated by the policy)."
+        " 'kiwi sign policy' signs .ai/config/policy.yaml, which agents are held to.",
+        epilog="examples: kiwi sign tool hello | kiwi sign tool '**' | kiwi sign policy",
+    )
+    p.add_argument("kind", help="tool | directive | knowledge | policy")
+    p.add_argument("pattern", metavar="id-or-glob", nargs="?")
     p.set_defaults(func=_sign)
 
 
@@ -62,11 +74,12 @@ def _param_args(p: argparse.ArgumentParser) -> None:
     group.add_argument("--params-file", metavar="F", help="read params JSON from a file")
 
 
-def open_kernel(ctx: CliContext) -> Kernel:
+def open_kernel(ctx: CliContext, *, as_operator: bool = False) -> Kernel:
+    """The project's kernel; by default it holds the agents' policy (SPEC §9.4)."""
     from kiwi_mcp.kernel.exec.kernel import Kernel
     from kiwi_mcp.kernel.store.settings import Settings
 
-    return Kernel(Settings.from_environment(ctx.project))
+    return Kernel(Settings.from_environment(ctx.project), as_operator=as_operator)
 
 
 def parse_params(args: argparse.Namespace, kernel: Kernel, tool_id: str) -> dict[str, Any]:
@@ -148,8 +161,10 @@ def _run(args: argparse.Namespace, ctx: CliContext) -> int:
 
     from kiwi_mcp.kernel.ops.execute import execute
 
-    kernel = open_kernel(ctx)
+    kernel = open_kernel(ctx, as_operator=args.as_operator)
     params = parse_params(args, kernel, args.tool_id)
+    if args.as_operator:
+        ctx.diag("kiwi: running as the operator: the agents' policy does not apply")
 
     async def go() -> dict[str, Any]:
         try:
@@ -228,15 +243,24 @@ def _search(args: argparse.Namespace, ctx: CliContext) -> int:
 
 def _sign(args: argparse.Namespace, ctx: CliContext) -> int:
     from kiwi_mcp.kernel.core.ids import parse_kind
+    from kiwi_mcp.kernel.errors import UsageError
     from kiwi_mcp.kernel.ops.sign import sign_items
 
+    if args.kind == "policy":
+        return _sign_policy(args, ctx)
+    if args.pattern is None:
+        raise UsageError(
+            f"kiwi sign {args.kind}: which ids? (an id or a glob)",
+            hint=f"e.g. 'kiwi sign {args.kind} hello', or a glob: kiwi sign {args.kind} '**'",
+        )
     kernel = open_kernel(ctx)
+    # the operator signs with their own key: not gated by the agents' policy (SPEC §9.3)
     signed = sign_items(
         kernel.store,
         kernel.settings.user_space,
         parse_kind(args.kind),
         args.pattern,
-        caps=kernel.caps,
+        caps=None,
     )
     if ctx.json:
         ctx.emit_json([entry.to_dict() for entry in signed])
@@ -244,6 +268,27 @@ def _sign(args: argparse.Namespace, ctx: CliContext) -> int:
     for entry in signed:
         state = "signed" if entry.changed else "unchanged (signature kept)"
         ctx.out(f"{entry.kind} {entry.id}: {state}  {entry.path}")
+    return EXIT_OK
+
+
+def _sign_policy(args: argparse.Namespace, ctx: CliContext) -> int:
+    from kiwi_mcp.kernel.errors import UsageError
+    from kiwi_mcp.kernel.ops.policy import sign_policy
+    from kiwi_mcp.kernel.store.settings import Settings
+
+    if args.pattern is not None:
+        raise UsageError(
+            "kiwi sign policy takes no id (it signs .ai/config/policy.yaml)",
+            hint="Run 'kiwi sign policy'.",
+        )
+    settings = Settings.from_environment(ctx.project)
+    signed = sign_policy(settings.project_root, settings.user_space)
+    if ctx.json:
+        ctx.emit_json(signed.to_dict())
+        return EXIT_OK
+    state = "signed" if signed.changed else "unchanged (signature kept)"
+    ctx.out(f"policy: {state}  {signed.path}")
+    ctx.out(f"  agents may: {', '.join(signed.capabilities) or '(nothing)'}")
     return EXIT_OK
 
 

@@ -41,7 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Environment: KIWI_USER_SPACE, KIWI_VERIFY, KIWI_LOCKFILE, "
         "KIWI_AUTH_BACKEND, KIWI_LOG.",
     )
-    parser.add_argument("--project", metavar="DIR", help="project root (default: walk up to .ai/)")
+    parser.add_argument(
+        "--project",
+        metavar="DIR",
+        action="append",
+        help="project root (default: walk up to .ai/); 'serve' takes it more than once",
+    )
     parser.add_argument("--json", action="store_true", help="print data as JSON")
     parser.add_argument("--version", action="version", version=f"kiwi {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="<command>", parser_class=_Parser)
@@ -94,7 +99,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_logging()
     from pathlib import Path
 
-    ctx = CliContext(project=Path(args.project) if args.project else None, json=args.json)
+    projects = tuple(Path(p) for p in args.project or ())
+    for project in projects:
+        if not project.expanduser().is_dir():
+            print(
+                f"kiwi: error: --project {project}: no such folder\n"
+                "  hint: pass an existing project folder (the one holding .ai/), or run"
+                " 'kiwi init' in a new folder",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+    if len(projects) > 1 and args.command != "serve":
+        print(
+            f"kiwi: error: --project given {len(projects)} times; only 'kiwi serve' serves"
+            " several projects\n  hint: name one project",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    ctx = CliContext(
+        project=projects[0] if projects else None, projects=projects, json=args.json
+    )
     try:
         code: int = args.func(args, ctx)
     except KeyboardInterrupt:

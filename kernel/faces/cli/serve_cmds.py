@@ -15,7 +15,10 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         "serve",
         help="serve MCP: stdio by default, Streamable HTTP with --http",
         description="Serve Kiwi over MCP. stdio (default): MCP on stdout, logs on stderr, "
-        "exits when stdin closes. --http: Streamable HTTP at http://HOST:PORT/mcp.",
+        "exits when stdin closes. --http: Streamable HTTP at http://HOST:PORT/mcp. "
+        "It serves the --project roots (repeat --project to serve several) and no other.",
+        epilog="examples: kiwi --project ~/app serve | kiwi serve --project a --project b "
+        "--http --port 0",
     )
     p.add_argument("--http", action="store_true", help="serve Streamable HTTP instead of stdio")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
@@ -37,7 +40,8 @@ def _serve(args: argparse.Namespace, ctx: CliContext) -> int:
     from kiwi_mcp.kernel.faces.mcp.contexts import ProjectContexts
     from kiwi_mcp.kernel.faces.mcp.exposed import expose_tools
 
-    contexts = ProjectContexts(ctx.project)
+    # the roots this server serves: a client's project_path must name one (SPEC §9.4)
+    contexts = ProjectContexts(ctx.projects or None)
     # Fail fast: a tool that cannot be exposed is a usage error before anything is served.
     exposed = expose_tools(contexts, args.expose)
     if not args.http:

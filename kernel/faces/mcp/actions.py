@@ -115,6 +115,9 @@ async def run_tool(
             envelope = await execute_item(kernel, args, on_event)
             envelope["meta"].setdefault("project", meta["project"])
             return envelope
+        if name != "help":
+            # an unsigned or changed policy refuses every agent call (SPEC §9.4)
+            kernel.caps  # noqa: B018
         if name == "search":
             data = search_items(kernel, args)
         elif name == "load":

@@ -1,8 +1,11 @@
-"""Per-project kernels that live across MCP calls.
+"""Per-project kernels that live across MCP calls, for the projects the server serves.
 
 One ``Kernel`` per project root: its item index, parsed items, verification memo and
-compiled validators are reused by every call that names the same project. The default
-project is the server's ``--project``, else the walk-up from its working directory.
+compiled validators are reused by every call that names the same project. A server serves
+the roots it was started for (``--project``, repeatable; else the walk-up from its working
+directory) and no other: a call's ``project_path`` must resolve, symlinks included, to one
+of them (SPEC §9.4, "one project, one ceiling"), so a client can never pick a policy or an
+audit log the operator did not choose. The first root is the default.
 """
 
 from __future__ import annotations
@@ -10,11 +13,11 @@ from __future__ import annotations
 import os
 import uuid
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kiwi_mcp.kernel.errors import UsageError
+from kiwi_mcp.kernel.errors import PermissionDenied, UsageError
 from kiwi_mcp.kernel.store.paths import find_project_root
 
 if TYPE_CHECKING:
@@ -31,12 +34,12 @@ class ProjectContexts:
 
     def __init__(
         self,
-        project: str | os.PathLike[str] | None = None,
+        projects: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
         *,
         env: Mapping[str, str] | None = None,
         cwd: Path | None = None,
     ) -> None:
-        """Fix the default project and check the ``KIWI_*`` settings once, at start-up.
+        """Fix the served roots and check the ``KIWI_*`` settings once, at start-up.
 
         Raises:
             UsageError: a ``KIWI_*`` variable has a value that is not allowed.
@@ -44,18 +47,23 @@ class ProjectContexts:
         from kiwi_mcp.kernel.store.settings import Settings
 
         self._env = dict(os.environ if env is None else env)
-        self.default_root = find_project_root(project, cwd).resolve()
+        named = [projects] if isinstance(projects, (str, os.PathLike)) else list(projects or [])
+        found = [find_project_root(p, cwd).resolve() for p in named or [None]]
+        self.roots: tuple[Path, ...] = tuple(dict.fromkeys(found))
+        self.default_root = self.roots[0]
         # Fail fast on bad settings rather than on the first call.
-        Settings.from_environment(self.default_root, env=self._env)
+        for root in self.roots:
+            Settings.from_environment(root, env=self._env)
         self.session = uuid.uuid4().hex[:12]
         self._kernels: OrderedDict[Path, Kernel] = OrderedDict()
         self._closing: list[Kernel] = []
 
     def root_for(self, project_path: str | None) -> Path:
-        """The project root a call names (``project_path``) or the default one.
+        """The served root a call names (``project_path``) or the default one.
 
         Raises:
-            UsageError: ``project_path`` is relative, missing or not a folder.
+            UsageError: ``project_path`` is not an absolute path.
+            PermissionDenied: it does not resolve to a root this server serves.
         """
         if project_path is None:
             return self.default_root
@@ -65,12 +73,20 @@ class ProjectContexts:
                 f"arguments.project_path: expected an absolute path, got {project_path!r}",
                 hint=f"Pass the project's absolute path, or omit it for {self.default_root}.",
             )
-        if not path.is_dir():
-            raise UsageError(
-                f"arguments.project_path: {project_path!r} is not an existing folder",
-                hint="Pass the folder that holds the project's .ai/ (or omit project_path).",
+        try:
+            root = path.resolve()
+        except (OSError, RuntimeError):  # a symlink loop
+            root = None
+        if root not in self.roots:
+            served = ", ".join(str(r) for r in self.roots)
+            raise PermissionDenied(
+                f"arguments.project_path: {project_path!r} is not a project this server"
+                f" serves (it serves {served})",
+                hint="Omit project_path, or ask the operator to start the server with"
+                f" '--project {project_path}' as well.",
+                details={"served": [str(r) for r in self.roots]},
             )
-        return path.resolve()
+        return root
 
     def kernel(self, project_path: str | None = None) -> Kernel:
         """The kernel of the named (or default) project, made on first use.

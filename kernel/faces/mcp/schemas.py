@@ -18,9 +18,8 @@ HELP_ACTIONS: Final = ("stuck", "escalate", "checkpoint")
 _PROJECT_PATH: Final = {
     "type": "string",
     "minLength": 1,
-    "description": "Absolute path of the project root (the folder holding .ai/). "
-    "Default: the server's --project, else the first folder upward from its working "
-    "directory that holds .ai/.",
+    "description": "Absolute path of the project root (the folder holding .ai/); it must "
+    "be a project this server serves (its --project roots). Default: the first of them.",
 }
 _ITEM_TYPE: Final = {
     "type": "string",
@@ -173,7 +172,9 @@ TOOL_SPECS: Final[tuple[ToolSpec, ...]] = (
         name="sign",
         title="Sign Kiwi items",
         description="Sign project or user items with the user's key, so they run under "
-        "KIWI_VERIFY=signed. 'item_id' may be a glob ('*' within a segment, '**' across). "
+        "KIWI_VERIFY=signed: a privileged act that vouches for the file as it is now. It "
+        "needs '<kind>.sign:<id>', which no default policy grants (the operator signs with "
+        "'kiwi sign'). 'item_id' may be a glob ('*' within a segment, '**' across). "
         "Re-signing an unchanged file keeps its signature.",
         input_schema=_object(
             {
@@ -183,6 +184,7 @@ TOOL_SPECS: Final[tuple[ToolSpec, ...]] = (
             },
             ("item_type", "item_id"),
         ),
+        destructive=True,
         idempotent=True,
     ),
     ToolSpec(

@@ -28,12 +28,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from kiwi_mcp.kernel.errors import AuditUnavailable
 from kiwi_mcp.kernel.trust.audit.syncer import SYNCER
 from kiwi_mcp.kernel.trust.audit.writer import GENESIS, ChainWriter, day_files, parse_line
 from kiwi_mcp.kernel.trust.encoding import compact_json
@@ -49,6 +51,8 @@ __all__ = [
 ]
 
 _RESERVED: Final = ("prev", "seq", "ts")
+#: Below this much free space the log counts as full: no call runs that it cannot record.
+MIN_FREE_BYTES: Final = 64 * 1024
 
 
 #: Error codes meaning the gate or the trust layer refused a call: ``decision: deny``.
@@ -71,12 +75,19 @@ def call_record(
     params: Any,
     caps_used: list[str],
     envelope: Mapping[str, Any],
+    as_operator: bool = False,
 ) -> dict[str, Any]:
-    """The SPEC §9.5 fields of one call, from its (already redacted) envelope."""
+    """The SPEC §9.5 fields of one call, from its (already redacted) envelope.
+
+    A call the operator ran outside the agents' policy (``kiwi run --as-operator``) also
+    carries ``"as_operator": true``.
+    """
     error = envelope.get("error") or {}
     code = error.get("code")
     denied = code in DENIALS
+    extra: dict[str, Any] = {"as_operator": True} if as_operator else {}
     return {
+        **extra,
         "session": session,
         "thread": thread,
         "item": item,
@@ -162,6 +173,34 @@ class AuditLog:
             raise ValueError(f"audit records may not set '{clash}' (the log fills it in)")
         return self._writer.append(self._clock(), record)
 
+    def require_writable(self) -> None:
+        """Refuse, before any effect, a call whose record could not be written (SPEC §9.5).
+
+        With the files held open an append writes through their descriptors, so only the
+        free space is checked (one ``statvfs``); otherwise the folder (created if missing),
+        its lock file and the newest day file must be writable.
+
+        Raises:
+            AuditUnavailable: naming the folder and why (read-only, missing rights, full).
+        """
+        folder = os.fspath(self.folder)
+        problem = None if self._writer.is_open else _not_writable(folder)
+        if problem is None:
+            try:
+                st = os.statvfs(folder)
+            except OSError as err:
+                problem = err.strerror or str(err)
+            else:
+                if st.f_bavail * st.f_frsize < MIN_FREE_BYTES:
+                    problem = "the disk is full"
+        if problem is not None:
+            raise AuditUnavailable(
+                f"the audit log {folder} cannot take a record ({problem}), so the call was"
+                " not run",
+                at=folder,
+                details={"path": folder, "reason": problem},
+            )
+
     def close(self) -> None:
         """Wait until every line appended so far is on disk (see the module docstring) and
         close the files kept open between appends; a later ``append`` reopens them."""
@@ -232,6 +271,21 @@ class AuditLog:
                 parts.pop()
             for number, raw in enumerate(parts, start=1):
                 yield _Line(file=path.name, number=number, raw=raw)
+
+
+def _not_writable(folder: str) -> str | None:
+    """Why an append to ``folder`` would fail, or None (cheap checks, no write)."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as err:
+        return f"cannot create the folder: {err.strerror or err}"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return "the folder is not writable"
+    newest = day_files(Path(folder))
+    for path in (os.path.join(folder, ".lock"), *(os.fspath(p) for p in newest[-1:])):
+        if os.path.exists(path) and not os.access(path, os.W_OK):
+            return f"{os.path.basename(path)} is not writable"
+    return None
 
 
 def _bad(total: int, line: _Line, reason: str) -> AuditReport:

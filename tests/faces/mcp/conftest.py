@@ -136,16 +136,16 @@ class McpProject:
         return path
 
     def sign_all(self) -> None:
-        """Sign every project item with the user's key (what 'kiwi sign <kind> "**"' does)."""
+        """Sign every project item, and the policy if there is one, with the user's key (what
+        'kiwi sign <kind> "**"' and 'kiwi sign policy' do: the operator's acts, ungated)."""
+        from kiwi_mcp.kernel.ops.policy import sign_policy
         from kiwi_mcp.kernel.ops.sign import sign_items
-        from kiwi_mcp.kernel.trust.capabilities import CapabilitySet
 
         kernel = self.contexts().kernel()
-        caps = CapabilitySet.from_strings(
-            ["tool.sign:**", "directive.sign:**", "knowledge.sign:**"]
-        )
         for kind in ("tool", "directive", "knowledge"):
-            sign_items(kernel.store, self.user, kind, "**", caps=caps)
+            sign_items(kernel.store, self.user, kind, "**", caps=None)
+        if (self.root / ".ai" / "config" / "policy.yaml").exists():
+            sign_policy(self.root, self.user)
 
     def contexts(self) -> ProjectContexts:
         """In-process per-project kernels, with this project as the default."""

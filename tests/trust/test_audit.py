@@ -292,3 +292,45 @@ def test_the_syncer_keeps_a_path_pending_until_its_fsync(tmp_path: Path) -> None
     assert syncer._pending == {str(path)}
     syncer.wait()
     assert not syncer._pending and not syncer._busy
+
+
+def test_a_log_that_can_take_a_record_passes_the_pre_effect_check(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path / "fresh" / "audit", lambda: DAY1)
+    log.require_writable()  # creates the folder it will write to
+    assert (tmp_path / "fresh" / "audit").is_dir()
+    log.append({"item": "t"})
+    log.require_writable()  # held open: only the free space is looked at
+
+
+@pytest.mark.parametrize("blocker", ["logs-is-a-file", "audit-is-a-file"])
+def test_a_log_that_cannot_take_a_record_refuses_naming_the_folder(
+    tmp_path: Path, blocker: str
+) -> None:
+    from kiwi_mcp.kernel.errors import AuditUnavailable
+
+    logs = tmp_path / "logs"
+    if blocker == "logs-is-a-file":
+        logs.write_text("x")
+    else:
+        logs.mkdir()
+        (logs / "audit").write_text("x")
+    log = AuditLog(logs / "audit", lambda: DAY1)
+    with pytest.raises(AuditUnavailable) as info:
+        log.require_writable()
+    assert info.value.code == "AUDIT_UNAVAILABLE"
+    assert str(logs / "audit") in info.value.message
+    assert info.value.details["path"] == str(logs / "audit")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes through file modes")
+def test_a_read_only_log_folder_refuses(tmp_path: Path) -> None:
+    from kiwi_mcp.kernel.errors import AuditUnavailable
+
+    folder = tmp_path / "audit"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        with pytest.raises(AuditUnavailable, match="not writable"):
+            AuditLog(folder, lambda: DAY1).require_writable()
+    finally:
+        folder.chmod(0o755)

@@ -170,3 +170,16 @@ def test_exec_capability_uses_the_commands_base_name(command: str, expected: str
 def test_exec_capability_refuses_an_empty_command() -> None:
     with pytest.raises(ParseError, match="cannot derive a command name from ''"):
         exec_capability("")
+
+
+def test_the_operators_set_covers_everything_and_no_string_names_it() -> None:
+    from kiwi_mcp.kernel.trust.capabilities import CapabilitySet
+
+    operator = CapabilitySet.operator()
+    assert operator.covers("fs.write:.ai/config/policy.yaml")
+    assert operator.covers("tool.sign:anything") and operator.missing(["thread.control"]) == []
+    # what it exports (e.g. to mint a token) is plain capabilities, which stop at Kiwi's state
+    exported = CapabilitySet.from_strings(operator.to_list())
+    assert exported.covers("tool.sign:x")
+    assert not exported.covers("fs.write:.ai/config/policy.yaml")
+    assert not CapabilitySet.from_strings(["fs.write:**"]).unrestricted

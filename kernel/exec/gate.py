@@ -59,6 +59,8 @@ def require(caps: CapabilitySet, wanted: Sequence[str], why: str) -> None:
     if missing:
         raise PermissionDenied(
             f"missing capability {missing[0]} ({why})",
-            hint=f"Grant '{missing[0]}' in .ai/config/policy.yaml (or the caller's token).",
+            hint=f"Only the operator can grant '{missing[0]}': ask them to add it to"
+            " .ai/config/policy.yaml and run 'kiwi sign policy' (a thread gets it from its"
+            " directive's <permissions>); or use a tool that needs less.",
             details={"missing": missing},
         )

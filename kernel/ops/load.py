@@ -116,7 +116,8 @@ def _require(kernel: Kernel, cap: str) -> None:
     if not kernel.caps.covers(cap):
         raise PermissionDenied(
             f"missing capability {cap}",
-            hint=f"Grant '{cap}' in .ai/config/policy.yaml.",
+            hint=f"Only the operator can grant '{cap}': ask them to add it to"
+            " .ai/config/policy.yaml and run 'kiwi sign policy'.",
             details={"missing": [cap]},
         )
 

@@ -182,7 +182,10 @@ def check_signature(
             details={"policy": POLICY_RELPATH, "reason": err.code},
         ) from None
     if result.status == "unsigned":
-        return f"the policy {POLICY_RELPATH} is unsigned (KIWI_VERIFY=hash); sign it with 'kiwi sign policy'"
+        return (
+            f"the policy {POLICY_RELPATH} is unsigned (KIWI_VERIFY=hash);"
+            " sign it with 'kiwi sign policy'"
+        )
     return result.warning
 
 

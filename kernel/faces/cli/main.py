@@ -116,9 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
-    ctx = CliContext(
-        project=projects[0] if projects else None, projects=projects, json=args.json
-    )
+    ctx = CliContext(project=projects[0] if projects else None, projects=projects, json=args.json)
     try:
         code: int = args.func(args, ctx)
     except KeyboardInterrupt:

@@ -48,7 +48,9 @@ class ProjectContexts:
 
         self._env = dict(os.environ if env is None else env)
         named = [projects] if isinstance(projects, (str, os.PathLike)) else list(projects or [])
-        found = [find_project_root(p, cwd).resolve() for p in named or [None]]
+        found = [find_project_root(p, cwd).resolve() for p in named] or [
+            find_project_root(None, cwd).resolve()
+        ]
         self.roots: tuple[Path, ...] = tuple(dict.fromkeys(found))
         self.default_root = self.roots[0]
         # Fail fast on bad settings rather than on the first call.

@@ -195,8 +195,7 @@ class AuditLog:
                     problem = "the disk is full"
         if problem is not None:
             raise AuditUnavailable(
-                f"the audit log {folder} cannot take a record ({problem}), so the call was"
-                " not run",
+                f"the audit log {folder} cannot take a record ({problem}), so the call was not run",
                 at=folder,
                 details={"path": folder, "reason": problem},
             )

@@ -25,9 +25,7 @@ config:
 """
 
 
-def _client(
-    project: McpProject, body: Callable[[Client], Awaitable[Any]], *roots: Path
-) -> Any:
+def _client(project: McpProject, body: Callable[[Client], Awaitable[Any]], *roots: Path) -> Any:
     args = [a for root in roots or (project.root,) for a in ("--project", str(root))]
     params = StdioServerParameters(command=KIWI, args=[*args, "serve"], env=project.env)
 
@@ -102,7 +100,9 @@ def test_a_project_path_the_server_does_not_serve_is_denied_and_leaves_no_trace(
     # it never picked that folder's (absent) policy, nor wrote an audit log there
     assert not (other / ".ai/logs").exists()
     assert not (tmp_path / "nowhere").exists()
-    missing = _call(mcp_project, "search", {"query": "x", "project_path": str(tmp_path / "nowhere")})
+    missing = _call(
+        mcp_project, "search", {"query": "x", "project_path": str(tmp_path / "nowhere")}
+    )
     assert missing["error"]["code"] == "PERMISSION_DENIED"
 
 
@@ -147,7 +147,7 @@ def test_an_unsigned_policy_refuses_every_agent_call_with_the_sign_policy_hint(
     mcp_project: McpProject,
 ) -> None:
     policy = mcp_project.root / ".ai/config/policy.yaml"
-    policy.write_text(policy.read_text() + '  # widened by someone\n')
+    policy.write_text(policy.read_text() + "  # widened by someone\n")
 
     async def body(client: Client) -> Any:
         out = {}

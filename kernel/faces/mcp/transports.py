@@ -1,24 +1,25 @@
 """Serving Kiwi over stdio and Streamable HTTP (SPEC §10).
 
-stdio: nothing but MCP on stdout (the SDK points fd 1 at stderr while it serves, so stray
-prints and children cannot corrupt the channel), logs on stderr, and the server exits on
-stdin EOF, cancelling what still runs. A line that is not JSON-RPC is answered with a
-JSON-RPC error (id null) and the server reads on.
+stdio (``stdio_channel``): nothing but MCP on stdout (fd 1 points at stderr while serving,
+so stray prints and children cannot corrupt the channel), logs on stderr, and the server
+exits on stdin EOF, cancelling what still runs. A line that is not a message the server
+takes is answered with a JSON-RPC error carrying the request's id when it can be read
+(``jsonrpc_input``) and the server reads on.
 
-HTTP: the SDK's Streamable HTTP app at ``/mcp`` under uvicorn, with Host/Origin checks
-against DNS rebinding, bound to loopback unless told otherwise.
+HTTP: the SDK's Streamable HTTP app at ``/mcp`` under uvicorn, bound to loopback unless
+told otherwise, behind two checks of ours: Host and Origin parsed and compared exactly
+against DNS rebinding (``http_guard``), then POST bodies read as stdio lines are
+(``http_bodies``). The SDK's own, looser Host/Origin check stays as a second wall.
 """
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import ipaddress
 import logging
 import socket
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
 import anyio
 
@@ -28,8 +29,6 @@ from kiwi_mcp.kernel.faces.mcp.server import build_server
 
 if TYPE_CHECKING:
     from mcp.server.transport_security import TransportSecuritySettings
-    from mcp.shared._stream_protocols import ReadStream
-    from mcp.shared.message import SessionMessage
 
 __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "security_settings", "serve_http", "serve_stdio"]
 
@@ -37,71 +36,8 @@ logger = logging.getLogger("kiwi.mcp")
 
 DEFAULT_HOST: Final = "127.0.0.1"
 DEFAULT_PORT: Final = 8765
+_PATH: Final = "/mcp"
 _LOOPBACK_NAMES: Final = ("127.0.0.1", "localhost", "[::1]")
-
-
-def _bad_line_error(exc: Exception) -> SessionMessage:
-    """The JSON-RPC error for a line that could not be read as a message (id unknown: null)."""
-    import mcp_types as types
-    from mcp.shared.message import SessionMessage
-    from pydantic import ValidationError
-
-    not_json = isinstance(exc, ValidationError) and any(
-        e.get("type") == "json_invalid" for e in exc.errors()
-    )
-    error = (
-        types.ErrorData(code=types.PARSE_ERROR, message="Parse error: the line is not JSON")
-        if not_json
-        else types.ErrorData(
-            code=types.INVALID_REQUEST,
-            message="Invalid Request: not a JSON-RPC 2.0 request, notification or response",
-        )
-    )
-    return SessionMessage(types.JSONRPCError(jsonrpc="2.0", id=None, error=error))
-
-
-class _AnsweringStream:
-    """The server's read stream: unreadable lines are answered here and never reach it.
-
-    A wrapper rather than a relay task, so each message costs no extra task switch.
-    """
-
-    def __init__(self, inner: ReadStream[SessionMessage | Exception], replies: Any) -> None:
-        self._inner = inner
-        self._replies = replies
-
-    @property
-    def last_context(self) -> contextvars.Context | None:
-        # The SDK restores each message's sender context from here (duck-typed).
-        return getattr(self._inner, "last_context", None)
-
-    async def receive(self) -> SessionMessage | Exception:
-        while True:
-            item = await self._inner.receive()
-            if not isinstance(item, Exception):
-                return item
-            # The line itself is not logged: it may hold anything the client sent.
-            logger.warning("answered an unreadable line with a JSON-RPC error")
-            with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
-                await self._replies.send(_bad_line_error(item))
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-    def __aiter__(self) -> _AnsweringStream:
-        return self
-
-    async def __anext__(self) -> SessionMessage | Exception:
-        try:
-            return await self.receive()
-        except (anyio.EndOfStream, anyio.ClosedResourceError):
-            raise StopAsyncIteration from None
-
-    async def __aenter__(self) -> _AnsweringStream:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
 
 
 async def serve_stdio(contexts: ProjectContexts, exposed: Sequence[ExposedTool] = ()) -> None:
@@ -109,13 +45,12 @@ async def serve_stdio(contexts: ProjectContexts, exposed: Sequence[ExposedTool] 
 
     ``exposed``: tools listed next to the five (``kiwi serve --expose``).
     """
-    from mcp.server.stdio import stdio_server
+    from kiwi_mcp.kernel.faces.mcp.stdio_channel import stdio_channel
 
     server = build_server(contexts, exposed)
     try:
-        async with stdio_server() as (read_stream, write_stream):
-            reader = _AnsweringStream(read_stream, write_stream)
-            await server.run(reader, write_stream, server.create_initialization_options())
+        async with stdio_channel() as (read_stream, write_stream):
+            await server.run(read_stream, write_stream, server.create_initialization_options())
     finally:
         with anyio.CancelScope(shield=True):
             await contexts.aclose()
@@ -138,8 +73,11 @@ def _is_loopback(host: str) -> bool:
 
 
 def security_settings(host: str) -> TransportSecuritySettings:
-    """Host/Origin checks: loopback names always, plus ``host`` itself when it is another
-    address (a wildcard bind such as 0.0.0.0 adds nothing: it is never a Host header)."""
+    """The SDK's Host/Origin check, kept behind ours (``http_guard``) as a second wall: loopback
+    names always, plus ``host`` itself when it is another address (a wildcard bind such as
+    0.0.0.0 adds nothing: it is never a Host header). Alone it would pass
+    ``127.0.0.1:<port>.evil.test`` (it matches by prefix, any port); behind ours it can only
+    refuse more (a name not spelled as given here), never let anything else through."""
     from mcp.server.transport_security import TransportSecuritySettings
 
     names = list(_LOOPBACK_NAMES)
@@ -203,13 +141,19 @@ async def serve_http(
             "(Kiwi's HTTP transport has no authentication)",
             host,
         )
+    from kiwi_mcp.kernel.faces.mcp.http_bodies import JsonRpcBodies
+    from kiwi_mcp.kernel.faces.mcp.http_guard import HostOriginGuard, allowed_hosts
+
     server = build_server(contexts, exposed)
-    app = server.streamable_http_app(
-        streamable_http_path="/mcp", host=host, transport_security=security_settings(host)
+    sdk_app = server.streamable_http_app(
+        streamable_http_path=_PATH, host=host, transport_security=security_settings(host)
     )
     sock = _bind(host, port)
     bound_port = sock.getsockname()[1]
-    url = f"http://{_url_host(host)}:{bound_port}/mcp"
+    url = f"http://{_url_host(host)}:{bound_port}{_PATH}"
+    app = HostOriginGuard(
+        JsonRpcBodies(sdk_app, path=_PATH), hosts=allowed_hosts(host), port=bound_port
+    )
     config = uvicorn.Config(
         app, log_config=None, log_level="warning", access_log=False, lifespan="on"
     )

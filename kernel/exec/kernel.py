@@ -9,6 +9,7 @@ redacted, and one audit line is written whatever happened.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -65,6 +66,9 @@ class Kernel:
             caps = CapabilitySet.operator()
         self.as_operator = as_operator
         self.settings = settings
+        #: One kernel op at a time across tasks and worker threads: the stores and memos
+        #: below are not safe to share between threads (``faces/mcp/actions.off_loop``).
+        self.guard = asyncio.Lock()
         self.clock = clock
         self.clock_ns = clock_ns
         self.session = session or uuid.uuid4().hex[:12]
@@ -238,18 +242,19 @@ class Kernel:
         Raises:
             KiwiError: the first check that failed, with the chain filled in.
         """
-        prepared = self.prepare(tool_id, locked=locked)
-        try:
-            return await finish(
-                self,
-                prepared,
-                params,
-                caps or self.caps,
-                thread_id=thread_id,
-                fetch_auth=fetch_auth,
-            )
-        except KiwiError as err:
-            raise err.with_context(chain=list(prepared.chain.ids)) from None
+        async with self.guard:
+            prepared = self.prepare(tool_id, locked=locked)
+            try:
+                return await finish(
+                    self,
+                    prepared,
+                    params,
+                    caps or self.caps,
+                    thread_id=thread_id,
+                    fetch_auth=fetch_auth,
+                )
+            except KiwiError as err:
+                raise err.with_context(chain=list(prepared.chain.ids)) from None
 
     def prepare(self, tool_id: str, *, locked: bool = False) -> Prepared:
         """The params-independent part of the plan, reused while every file it was computed

@@ -54,7 +54,8 @@ async def execute(
         return await kernel.execute(
             item_id, parameters, dry_run=dry_run, locked=locked, on_event=on_event
         )
-    return _execute_inline(kernel, kind, item_id, parameters, dry_run=dry_run)
+    async with kernel.guard:
+        return _execute_inline(kernel, kind, item_id, parameters, dry_run=dry_run)
 
 
 def _execute_inline(

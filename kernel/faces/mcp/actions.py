@@ -7,9 +7,10 @@ of SPEC §5.5. Nothing here knows about the MCP SDK.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from kiwi_mcp.kernel.core.envelope import error_envelope, ok_envelope
 from kiwi_mcp.kernel.core.ids import parse_kind
@@ -20,9 +21,10 @@ if TYPE_CHECKING:
     from kiwi_mcp.kernel.exec.kernel import Kernel
     from kiwi_mcp.kernel.faces.mcp.contexts import ProjectContexts
 
-__all__ = ["EventHook", "run_tool"]
+__all__ = ["EventHook", "off_loop", "run_tool"]
 
 EventHook = Callable[[dict[str, Any]], None]
+T = TypeVar("T")
 _SPACES: tuple[SpaceName, ...] = ("project", "user", "system")
 
 
@@ -98,6 +100,29 @@ def help_data(kernel: Kernel, args: Mapping[str, Any]) -> dict[str, Any]:
     return data
 
 
+async def off_loop(kernel: Kernel, fn: Callable[..., T], *args: Any) -> T:
+    """Run a synchronous kernel op (reading and parsing item files) in a worker thread, so
+    one slow file never stalls the server's other clients; ``kernel.guard`` keeps the
+    kernel's calls one at a time (its stores are not shared across threads otherwise)."""
+    import anyio.to_thread
+
+    async with kernel.guard:
+        return await anyio.to_thread.run_sync(functools.partial(fn, *args))
+
+
+def _sync_tool(kernel: Kernel, name: str, args: Mapping[str, Any]) -> dict[str, Any]:
+    """``search``, ``load``, ``sign`` or ``help``: their data (runs in a worker thread)."""
+    if name == "help":
+        return help_data(kernel, args)
+    # an unsigned or changed policy refuses every agent call (SPEC §9.4)
+    kernel.caps  # noqa: B018
+    if name == "search":
+        return search_items(kernel, args)
+    if name == "load":
+        return load_item(kernel, args)
+    return sign_matching(kernel, args)
+
+
 async def run_tool(
     contexts: ProjectContexts,
     name: str,
@@ -115,17 +140,7 @@ async def run_tool(
             envelope = await execute_item(kernel, args, on_event)
             envelope["meta"].setdefault("project", meta["project"])
             return envelope
-        if name != "help":
-            # an unsigned or changed policy refuses every agent call (SPEC §9.4)
-            kernel.caps  # noqa: B018
-        if name == "search":
-            data = search_items(kernel, args)
-        elif name == "load":
-            data = load_item(kernel, args)
-        elif name == "sign":
-            data = sign_matching(kernel, args)
-        else:
-            data = help_data(kernel, args)
+        data = await off_loop(kernel, _sync_tool, kernel, name, args)
         envelope = ok_envelope(data, meta)
     except KiwiError as err:
         envelope = error_envelope(err, meta)

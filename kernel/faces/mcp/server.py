@@ -253,11 +253,13 @@ class KiwiServer:
 
     # --- prompts (directives) and resources (knowledge) -----------------------------------
 
-    def _winners(self, kind: Any) -> list[Any]:
+    async def _winners(self, kind: Any) -> list[Any]:
         """The loadable item of each id of ``kind`` in the default project (first space wins)."""
+        from kiwi_mcp.kernel.faces.mcp.actions import off_loop
         from kiwi_mcp.kernel.ops.load import offered
 
-        found = offered(self.contexts.kernel(), kind)
+        kernel = self.contexts.kernel()
+        found = await off_loop(kernel, offered, kernel, kind)
         for item_id, err in found.skipped:
             logger.debug("%s %s not offered: %s", kind, item_id, err.message)
         return list(found.items)
@@ -266,7 +268,7 @@ class KiwiServer:
         self, ctx: Any, params: types.PaginatedRequestParams | None
     ) -> types.ListPromptsResult:
         prompts = []
-        for loaded in self._winners("directive"):
+        for loaded in await self._winners("directive"):
             directive = loaded.item
             prompts.append(
                 types.Prompt(
@@ -288,11 +290,12 @@ class KiwiServer:
     async def _get_prompt(
         self, ctx: Any, params: types.GetPromptRequestParams
     ) -> types.GetPromptResult:
-        from kiwi_mcp.kernel.faces.mcp.actions import run_tool
+        from kiwi_mcp.kernel.faces.mcp.actions import off_loop, run_tool
         from kiwi_mcp.kernel.ops.load import read
 
+        kernel = self.contexts.kernel()
         try:
-            directive = read(self.contexts.kernel(), "directive", params.name).item
+            directive = (await off_loop(kernel, read, kernel, "directive", params.name)).item
         except KiwiError as err:
             raise _kiwi_error(err) from None
         declared = {e.name: e.type for e in getattr(directive, "inputs", ())}
@@ -329,7 +332,7 @@ class KiwiServer:
         self, ctx: Any, params: types.PaginatedRequestParams | None
     ) -> types.ListResourcesResult:
         resources = []
-        for loaded in self._winners("knowledge"):
+        for loaded in await self._winners("knowledge"):
             entry = loaded.item
             resources.append(
                 types.Resource(
@@ -346,6 +349,7 @@ class KiwiServer:
     async def _read_resource(
         self, ctx: Any, params: types.ReadResourceRequestParams
     ) -> types.ReadResourceResult:
+        from kiwi_mcp.kernel.faces.mcp.actions import off_loop
         from kiwi_mcp.kernel.ops.load import read_knowledge
 
         uri = str(params.uri)
@@ -357,7 +361,8 @@ class KiwiServer:
                 data={"uri": uri},
             )
         try:
-            text = read_knowledge(self.contexts.kernel(), item_id)
+            kernel = self.contexts.kernel()
+            text = await off_loop(kernel, read_knowledge, kernel, item_id)
         except KiwiError as err:
             missing = err.code in ("ITEM_NOT_FOUND", "INVALID_ID")
             code = RESOURCE_NOT_FOUND if missing else types.INVALID_PARAMS

@@ -126,15 +126,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         from kiwi_mcp.kernel.errors import KiwiError
 
         if isinstance(exc, KiwiError):
+            if ctx.json:  # SPEC §11: under --json an error is a JSON object on stdout too
+                ctx.emit_json({"ok": False, "error": exc.to_dict()})
             ctx.diag(f"kiwi: {exc}")
             return EXIT_USAGE if exc.code == "USAGE_ERROR" else EXIT_FAILED
         import logging
 
         logging.getLogger("kiwi").debug("unexpected error", exc_info=True)
-        ctx.diag(
-            f"kiwi: internal error: {type(exc).__name__}: {exc}\n  hint: rerun with "
-            "KIWI_LOG=DEBUG for details, and report it"
-        )
+        hint = "rerun with KIWI_LOG=DEBUG for details, and report it"
+        if ctx.json:
+            ctx.emit_json(
+                {
+                    "ok": False,
+                    "error": {
+                        "code": "INTERNAL_ERROR",
+                        "message": f"internal error: {type(exc).__name__}",
+                        "hint": hint.capitalize() + ".",
+                    },
+                }
+            )
+        ctx.diag(f"kiwi: internal error: {type(exc).__name__}: {exc}\n  hint: {hint}")
         return EXIT_FAILED
     return code
 

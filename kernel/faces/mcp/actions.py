@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 
 from kiwi_mcp.kernel.core.envelope import error_envelope, ok_envelope
 from kiwi_mcp.kernel.core.ids import parse_kind
@@ -100,6 +100,35 @@ def help_data(kernel: Kernel, args: Mapping[str, Any]) -> dict[str, Any]:
     return data
 
 
+#: The ``meta`` a model can use (SPEC §10): no response headers, no absolute paths.
+_META_KEYS: Final = (
+    "chain",
+    "primitive",
+    "duration_ms",
+    "thread_id",
+    "space",
+    "lockfile",
+    "warnings",
+    "checkpoint_recommended",
+    "progress_dropped",
+)
+
+
+def model_meta(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """An execute envelope's ``meta`` trimmed for a model: the keys above, the HTTP status
+    (and attempts, streamed events), a process's exit code and stderr tail."""
+    out = {key: meta[key] for key in _META_KEYS if key in meta}
+    http = meta.get("http")
+    if isinstance(http, Mapping):
+        out["http"] = {k: http[k] for k in ("status", "attempts", "events") if k in http}
+    process = meta.get("process")
+    if isinstance(process, Mapping):
+        out["process"] = {
+            k: process[k] for k in ("exit_code", "stderr", "truncated") if k in process
+        }
+    return out
+
+
 async def off_loop(kernel: Kernel, fn: Callable[..., T], *args: Any) -> T:
     """Run a synchronous kernel op (reading and parsing item files) in a worker thread, so
     one slow file never stalls the server's other clients; ``kernel.guard`` keeps the
@@ -135,10 +164,9 @@ async def run_tool(
     meta: dict[str, Any] = {"tool": name}
     try:
         kernel = contexts.kernel(args.get("project_path"))
-        meta["project"] = str(kernel.settings.project_root)
         if name == "execute":
             envelope = await execute_item(kernel, args, on_event)
-            envelope["meta"].setdefault("project", meta["project"])
+            envelope["meta"] = model_meta(envelope["meta"])
             return envelope
         data = await off_loop(kernel, _sync_tool, kernel, name, args)
         envelope = ok_envelope(data, meta)

@@ -73,20 +73,18 @@ class ProjectContexts:
         if not path.is_absolute():
             raise UsageError(
                 f"arguments.project_path: expected an absolute path, got {project_path!r}",
-                hint=f"Pass the project's absolute path, or omit it for {self.default_root}.",
+                hint="Pass the project's absolute path, or omit it for the server's project.",
             )
         try:
             root = path.resolve()
         except (OSError, RuntimeError):  # a symlink loop
             root = None
         if root not in self.roots:
-            served = ", ".join(str(r) for r in self.roots)
+            # the served roots are not named: a client learns nothing of the disk from this
             raise PermissionDenied(
-                f"arguments.project_path: {project_path!r} is not a project this server"
-                f" serves (it serves {served})",
-                hint="Omit project_path, or ask the operator to start the server with"
-                f" '--project {project_path}' as well.",
-                details={"served": [str(r) for r in self.roots]},
+                "arguments.project_path: not a project this server serves",
+                hint="Omit project_path (the server's own project), or ask the operator to"
+                " start the server with '--project <that folder>' as well.",
             )
         return root
 

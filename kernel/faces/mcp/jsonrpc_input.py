@@ -3,7 +3,10 @@
 SPEC §10: every request that carries an id gets an answer with that id, whatever its shape.
 Both transports (a stdio line, an HTTP POST body) go through ``read_message``:
 
-* Not JSON (by the SDK's own parser; ``NaN`` and ``Infinity`` are not JSON) → -32700, id null.
+* Not JSON (by the SDK's own parser; ``NaN`` and ``Infinity`` are not JSON) → -32700, id null;
+  but when the text is a JSON object the parser refused for its depth, a number too long or
+  an escape that is no character, or cut short, and its top-level ``id`` can still be read
+  (``scan_id``: a linear token scan that never builds the value) → -32700 with that id.
 * JSON but not a message the server takes → -32600, answered with the request's own id when
   it can be read: a string or an integer. A JSON number with an integral value (``7.0``)
   is answered as that integer, because JSON does not tell the two apart and a client matches
@@ -24,6 +27,8 @@ The messages never quote the input: it may hold anything the client sent.
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -31,7 +36,7 @@ import mcp_types as types
 import pydantic_core
 from pydantic import ValidationError
 
-__all__ = ["MAX_BATCH", "Refusal", "answer_id", "read_message"]
+__all__ = ["MAX_BATCH", "Refusal", "answer_id", "read_message", "scan_id"]
 
 #: Elements of a batch answered one by one; a longer batch gets one error (bounds the answer).
 MAX_BATCH: Final = 1000
@@ -40,6 +45,9 @@ _EXACT_FLOAT: Final = 2**53
 
 _BATCH: Final = "Invalid Request: MCP does not take JSON-RPC batches; send each message alone"
 _GENERIC: Final = "Invalid Request: not a JSON-RPC 2.0 request, notification or response"
+#: JSON tokens: a string, one punctuation mark, or a run of anything else (a scalar).
+_TOKEN: Final = re.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\],:]|[^\s"{}\[\],:]+', re.S)
+_INTEGER: Final = re.compile(r"-?(?:0|[1-9][0-9]*)")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -78,17 +86,83 @@ def read_message(
         message = types.jsonrpc_message_adapter.validate_json(data, by_name=False)
     except ValidationError as exc:
         if any(e["type"] == "json_invalid" for e in exc.errors()):
-            return _parse_error(what)
+            return _unparsable(data, what)
     else:
         if not isinstance(message, types.JSONRPCNotification) or not _has_id_member(data):
             return message
     try:
         decoded = pydantic_core.from_json(data, allow_inf_nan=False)
     except ValueError:
-        return _parse_error(what)
+        return _unparsable(data, what)
     if isinstance(decoded, list):
         return _refuse_batch(decoded)
     return Refusal(answers=(_invalid(decoded),))
+
+
+def _unparsable(data: str | bytes, what: str) -> Refusal:
+    """The -32700 parse error, with the id when ``scan_id`` can still read one."""
+    found, owed = scan_id(data)
+    if found and owed is not None:
+        message = (
+            f"Parse error: the {what} is not JSON this server reads (nested too deeply, a"
+            " number too long, an escape that is no character, or cut short)"
+        )
+        return Refusal(answers=(_error(owed, types.PARSE_ERROR, message),))
+    return _parse_error(what)
+
+
+def scan_id(data: str | bytes) -> tuple[bool, types.RequestId | None]:
+    """(whether a top-level object's ``id`` member was found, the id an answer owes it),
+    read by tokens without parsing the rest: text the JSON parser refused for its depth, a
+    long number or a bad escape still names its id. Not an object, or no ``id`` at depth 1,
+    is (False, None); an id that is not a string or an integer is (True, None)."""
+    text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data
+    depth = 0
+    expect_key = False
+    key: str | None = None
+    tokens = _TOKEN.finditer(text)
+    for match in tokens:
+        token = match.group()
+        if depth == 0:
+            if token != "{":
+                return False, None
+            depth, expect_key = 1, True
+            continue
+        if token in "{[":
+            depth += 1
+        elif token in "}]":
+            depth -= 1
+            if depth == 0:
+                return False, None
+        elif depth == 1 and token == ",":
+            expect_key = True
+        elif depth == 1 and expect_key and token.startswith('"'):
+            key, expect_key = token, False
+        elif depth == 1 and token == ":" and key == '"id"':
+            value = next(tokens, None)
+            return True, None if value is None else _id_token(value.group())
+    return False, None
+
+
+def _id_token(token: str) -> types.RequestId | None:
+    if token.startswith('"'):
+        try:
+            value = json.loads(token)
+        except ValueError:
+            return None
+        try:
+            value.encode("utf-8")  # a lone surrogate cannot be sent back
+        except (AttributeError, UnicodeEncodeError):
+            return None
+        return value if isinstance(value, str) else None
+    if _INTEGER.fullmatch(token) is None:
+        return None
+    digits = token.lstrip("-")
+    number = 0
+    for start in range(0, len(digits), 1000):  # int() of > 4300 digits refuses (CVE-2020-10735)
+        chunk = digits[start : start + 1000]
+        number = number * 10 ** len(chunk) + int(chunk)
+    return -number if token.startswith("-") else number
 
 
 def _has_id_member(data: str | bytes) -> bool:

@@ -202,7 +202,7 @@ def test_a_posted_batch_is_refused_with_one_answer_per_request(shared_http: Serv
     assert [(a["id"], a["error"]["code"]) for a in answer.json()] == [(1, INVALID), ("b", INVALID)]
 
 
-@pytest.mark.parametrize("body", [b"", b"{", b'{"jsonrpc":"2.0","id":7', b"\xff"])
+@pytest.mark.parametrize("body", [b"", b"{", b'{"jsonrpc":"2.0","id":', b"\xff"])
 def test_a_post_body_that_is_not_json_is_a_parse_error_with_id_null(
     shared_http: ServedHttp, body: bytes
 ) -> None:
@@ -213,6 +213,15 @@ def test_a_post_body_that_is_not_json_is_a_parse_error_with_id_null(
         "id": None,
         "error": {"code": PARSE_ERROR, "message": "Parse error: the body is not JSON"},
     }
+
+
+def test_a_post_body_the_parser_refuses_is_still_answered_with_its_readable_id(
+    shared_http: ServedHttp,
+) -> None:
+    body = b'{"jsonrpc":"2.0","id":"deep","method":"ping","params":' + b"[" * 3000
+    answer = _post(shared_http, body + b"]" * 3000 + b"}")
+    assert answer.status_code == 400
+    assert (answer.json()["id"], answer.json()["error"]["code"]) == ("deep", PARSE_ERROR)
 
 
 def test_a_good_post_still_reaches_the_server(shared_http: ServedHttp) -> None:

@@ -246,9 +246,26 @@ def test_a_blank_line_is_ignored_and_the_server_reads_on(
 
 
 def test_a_line_that_is_not_json_is_a_parse_error_with_id_null(shared_raw: RawServer) -> None:
-    for line in (b'{"jsonrpc":"2.0","id":7,"method":"ping"', b'{"id":"\\ud800"}', b"NaN"):
+    for line in (b'{"id":"\\ud800"}', b"NaN", b'{"method":"ping"'):
         answers = answers_before_a_ping(shared_raw, line)
         assert [(a["id"], a["error"]["code"]) for a in answers] == [(None, PARSE_ERROR)], line
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b'{"jsonrpc":"2.0","id":7,"method":"ping"',
+        b'{"jsonrpc":"2.0","id":7,"method":"ping","params":' + b"[" * 5000 + b"]" * 5000 + b"}",
+        b'{"jsonrpc":"2.0","id":7,"method":"ping","params":{"a":"\\ud800"}}',
+        b'{"jsonrpc":"2.0","method":"ping","params":{"n":' + b"9" * 5000 + b'},"id":7}',
+    ],
+    ids=["cut-short", "too-deep", "lone-surrogate", "long-number"],
+)
+def test_a_line_the_parser_refuses_is_still_answered_with_its_readable_id(
+    shared_raw: RawServer, line: bytes
+) -> None:
+    answers = answers_before_a_ping(shared_raw, line)
+    assert [(a["id"], a["error"]["code"]) for a in answers] == [(7, PARSE_ERROR)]
 
 
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc")

@@ -63,7 +63,8 @@ def test_a_signed_python_tool_runs_and_its_prints_stay_off_the_channel(
     assert envelope["data"] == {"greeting": "Hello, Ada!"}
     assert envelope["meta"]["chain"] == ["greet", "runtimes/python", "primitives/subprocess"]
     assert "never onto the MCP channel" in envelope["meta"]["process"]["stderr"]
-    assert envelope["meta"]["project"] == str(mcp_project.root.resolve())
+    # SPEC §10: meta holds what a model can use, never an absolute path or response headers
+    assert set(envelope["meta"]) <= {"chain", "primitive", "duration_ms", "lockfile", "process"}
 
 
 def test_an_http_tool_calls_the_loopback_server_and_search_finds_it(
@@ -92,6 +93,7 @@ def test_an_http_tool_calls_the_loopback_server_and_search_finds_it(
     envelope = envelope_of(ran)
     assert envelope["data"] == {"temp": 21, "unit": "C"}
     assert envelope["meta"]["http"]["status"] == 200
+    assert "headers" not in envelope["meta"]["http"]  # SPEC §10: trimmed for a model
 
 
 def test_bad_arguments_and_unknown_ids_are_error_results_with_codes(

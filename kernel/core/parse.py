@@ -4,6 +4,14 @@ None of them executes an item: YAML goes through the safe (C) loader, Python too
 with ``ast`` and ``ast.literal_eval``, shell/JS headers are YAML in comments, directives are
 Markdown with one XML metadata block, knowledge is front matter plus a body. Parsed items
 are memoized by the SHA-256 of the bytes read, so an unchanged file is parsed once.
+
+Item files are untrusted input, so the parsers refuse what a few bytes could blow up: YAML
+anchors and aliases (a "billion laughs" file of 500 bytes names 10^9 strings, and any
+``repr`` or walk of them hangs), an XML DOCTYPE (entities expand the same way), a
+``version`` over :data:`MAX_VERSION` characters, an ``executor_id`` that is no id, and a
+``$ref`` in ``parameters`` or ``config_schema`` that is not local or points at nothing
+(``core.params.check_schema_refs``). A file's size is capped where it is read
+(``store.items.MAX_ITEM_BYTES``).
 """
 
 from __future__ import annotations
@@ -19,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from kiwi_mcp.kernel.core.ids import Kind
+from kiwi_mcp.kernel.core.ids import Kind, check_id
 from kiwi_mcp.kernel.core.items import (
     Directive,
     DirectiveInput,
@@ -28,12 +36,25 @@ from kiwi_mcp.kernel.core.items import (
     SourceFormat,
     Tool,
 )
+from kiwi_mcp.kernel.core.params import check_schema_refs
 from kiwi_mcp.kernel.core.signature_line import signature_span
-from kiwi_mcp.kernel.errors import ParseError
+from kiwi_mcp.kernel.errors import InvalidId, ParseError
 
-__all__ = ["parse_item"]
+__all__ = ["MAX_VERSION", "parse_item"]
 
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+#: The longest ``version`` of any item: SemVer's MAJOR.MINOR.PATCH with room for a
+#: pre-release and build part, and short enough for ``<id>@<version>.lock.json``.
+MAX_VERSION = 64
+_VERSION_HINT = (
+    f"Use a semantic version MAJOR.MINOR.PATCH, e.g. '1.2.0' (at most {MAX_VERSION} "
+    "characters with any '-pre' or '+build' part)."
+)
+_ANCHOR_HINT = (
+    "Write the value out in full where it is used: item files are read without expanding "
+    "references, because a few lines of anchors can stand for gigabytes."
+)
 
 _PY_FIELDS = MappingProxyType(
     {
@@ -106,6 +127,29 @@ def _decode(data: bytes, label: str) -> str:
         raise ParseError(f"{label}: not UTF-8 text (byte {exc.start})", at=label) from None
 
 
+def _check_version(value: Any, label: str) -> None:
+    """Refuse an over-long ``version`` before anything formats or stores it."""
+    if isinstance(value, str) and len(value) > MAX_VERSION:
+        raise ParseError(
+            f"{label}: version: expected a semantic version of at most {MAX_VERSION} "
+            f"characters, got {len(value)} characters",
+            at=label,
+            hint=_VERSION_HINT,
+        )
+
+
+def _check_executor_id(value: Any, label: str) -> None:
+    """An ``executor_id`` that could never name a tool is the file's fault, so say so here
+    (naming the field) rather than as an ``INVALID_ID`` while the chain is resolved."""
+    if isinstance(value, str):
+        try:
+            check_id(value)
+        except InvalidId as exc:
+            raise ParseError(
+                f"{label}: executor_id: {exc.message}", at=label, hint=exc.hint
+            ) from None
+
+
 def _parse_tool(item_id: str, ext: str, text: str, label: str) -> Tool:
     fmt: SourceFormat
     if ext in (".yaml", ".yml"):
@@ -118,10 +162,59 @@ def _parse_tool(item_id: str, ext: str, text: str, label: str) -> Tool:
         fields, fmt = _header_fields(text, "//", label), "js"
     else:
         raise ParseError(f"{label}: unknown tool extension {ext!r}", at=label)
-    return Tool.from_mapping(fields, item_id=item_id, label=label, source_format=fmt)
+    _check_version(fields.get("version"), label)
+    _check_executor_id(fields.get("executor_id"), label)
+    tool = Tool.from_mapping(fields, item_id=item_id, label=label, source_format=fmt)
+    check_schema_refs(tool.parameters, field="parameters", label=label)
+    if tool.config_schema is not None:
+        check_schema_refs(tool.config_schema, field="config_schema", label=label)
+    return tool
+
+
+def _may_hold_anchors(text: str) -> bool:
+    """Whether an ``&`` or ``*`` stands where YAML could read an anchor or alias: where a
+    token starts — at the start, after a blank, a line break, a BOM, '[', '{' or ',', or
+    right after a '?' or a ':' that touches it in flow context (``{?*a : 1}``, ``{"k":*a}``;
+    such a ':' follows a blank, a quote, ']', '}' or '?'). Anywhere else it is part of a
+    value, or libyaml refuses the document before building anything; a Hypothesis test
+    holds this to libyaml. A few ``str.find``s: most files have no '&' or '*'."""
+    for mark in ("&", "*"):
+        at = text.find(mark)
+        while at >= 0:
+            if at == 0:
+                return True
+            before = text[at - 1]
+            if before.isspace() or before in "[{,\ufeff":
+                return True
+            if before in "?:":
+                ahead = text[at - 2] if at > 1 else " "
+                if ahead.isspace() or ahead in ("[{," if before == "?" else "\"']}?"):
+                    return True
+            at = text.find(mark, at + 1)
+    return False
+
+
+def _refuse_anchors(text: str, label: str, line_offset: int) -> None:
+    """Raise at the first anchor or alias; syntax errors are left to the load, which names
+    their line. Text that cannot hold one (``_may_hold_anchors``) costs nothing more."""
+    if not _may_hold_anchors(text):
+        return
+    try:
+        for event in yaml.parse(text, Loader=_Loader):
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+                mark = event.start_mark
+                where = f"line {mark.line + 1 + line_offset}: " if mark is not None else ""
+                raise ParseError(
+                    f"{label}: {where}YAML anchors and aliases are not allowed in item files",
+                    at=label,
+                    hint=_ANCHOR_HINT,
+                )
+    except yaml.YAMLError:
+        return
 
 
 def _yaml_mapping(text: str, label: str, *, line_offset: int = 0) -> dict[str, Any]:
+    _refuse_anchors(text, label, line_offset)
     try:
         value = yaml.load(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
@@ -134,6 +227,14 @@ def _yaml_mapping(text: str, label: str, *, line_offset: int = 0) -> dict[str, A
         ) from None
     except yaml.YAMLError as exc:
         raise ParseError(f"{label}: invalid YAML: {exc}", at=label) from None
+    except (ValueError, OverflowError, RecursionError) as exc:
+        # A value the constructor cannot build: an integer of more than 4300 digits, a
+        # date out of range, nesting deeper than Python's stack.
+        raise ParseError(
+            f"{label}: invalid YAML: {str(exc)[:200] or type(exc).__name__}",
+            at=label,
+            hint="Write the value as a quoted string, or nest it less deeply.",
+        ) from None
     if value is None:
         value = {}
     if not isinstance(value, dict):
@@ -206,8 +307,19 @@ def _parse_directive(item_id: str, text: str, label: str) -> Directive:
         )
     if _XML_BLOCK.search(text, found.end()) is not None:
         raise ParseError(f"{label}: more than one ```xml block; keep exactly one", at=label)
+    block = found.group(1)
+    dtd = block.find("<!DOCTYPE")
+    if dtd >= 0:
+        # Entities expand like YAML aliases (expat's amplification limit trips only after a
+        # second of work, on every read), and a directive's metadata needs none.
+        line = text[: found.start(1) + dtd].count("\n") + 1
+        raise ParseError(
+            f"{label}: line {line}: a DOCTYPE (and its entities) is not allowed in item files",
+            at=label,
+            hint="Remove the <!DOCTYPE …> declaration and write the text out in full.",
+        )
     try:
-        root = ET.fromstring(found.group(1))
+        root = ET.fromstring(block)
     except ET.ParseError as exc:
         line = text[: found.start(1)].count("\n") + exc.position[0]
         raise ParseError(f"{label}: line {line}: invalid XML: {exc}", at=label) from None
@@ -232,6 +344,7 @@ def _parse_directive(item_id: str, text: str, label: str) -> Directive:
     model = meta.find("model") if meta is not None else None
     permissions = meta.find("permissions") if meta is not None else None
     limits = meta.find("limits") if meta is not None else None
+    _check_version(root.get("version"), label)
     inputs = [_directive_input(node, label) for node in root.iterfind("inputs/input")]
     outputs = tuple(
         node.get("name") or (node.text or "").strip() for node in root.iterfind("outputs/*")
@@ -285,6 +398,7 @@ def _parse_knowledge(item_id: str, text: str, label: str) -> Knowledge:
         if end < 0:
             raise ParseError(f"{label}: front matter opened with '---' but never closed", at=label)
         front = _yaml_mapping(text[4:end], label, line_offset=1)
+        _check_version(front.get("version"), label)
         after = text.find("\n", end + 4)
         body = text[after + 1 :] if after >= 0 else ""
     return Knowledge.from_mapping(front, item_id=item_id, label=label, body=body)

@@ -1,4 +1,9 @@
-"""Signing items in place (``kiwi sign``, MCP ``sign``; SPEC §4.1, §9.3)."""
+"""Signing items in place (``kiwi sign``, MCP ``sign``; SPEC §4.1, §9.3).
+
+Signing is the operator's act: ``caps=None`` is the operator at the CLI, ungated; an agent
+(an MCP client, a thread) passes its ``CapabilitySet`` and needs ``<kind>.sign:<id>`` for
+every item the pattern matches, which no default policy grants.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +12,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from kiwi_mcp.kernel.core.ids import Kind
+from kiwi_mcp.kernel.core.ids import Kind, check_pattern
 from kiwi_mcp.kernel.core.spaces import ItemFile, SpaceName
 from kiwi_mcp.kernel.errors import ItemNotFound, PermissionDenied
-from kiwi_mcp.kernel.store.fileio import atomic_write
+from kiwi_mcp.kernel.store.fileio import atomic_write, clean_stale_temps
 from kiwi_mcp.kernel.store.items import ItemStore
 from kiwi_mcp.kernel.trust.capabilities import CapabilitySet
 from kiwi_mcp.kernel.trust.verifier import extra_files_of
 
 __all__ = ["SignedItem", "sign_items"]
+
+_HINTED = 5  # the commands a denial's hint spells out; details.missing has them all
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -51,17 +58,25 @@ def sign_items(
     caps: CapabilitySet | None,
     now: datetime | None = None,
 ) -> list[SignedItem]:
-    """Sign every project/user item of ``kind`` whose id matches ``pattern`` (a glob).
+    """Sign every project/user item of ``kind`` whose id matches ``pattern`` (an id or a
+    glob, ``check_pattern``'s grammar).
 
-    The key is the user's (``kiwi keys init``). Re-signing an unchanged file keeps its line.
+    ``caps`` is keyword-only and has no default, so no caller is ungated by omission: None is
+    the operator signing with their own key; a ``CapabilitySet`` is an agent's. The key is
+    the user's (``kiwi keys init``). Re-signing an unchanged file keeps its line. Before
+    writing, temp files that killed signers left in the item folders are removed.
 
     Raises:
-        ItemNotFound: nothing matched. PermissionDenied: ``<kind>.sign:<id>`` not held.
-        SignatureMissing-free: a missing key raises the key store's error with its hint.
+        InvalidId: ``pattern`` is not an id or id glob.
+        ItemNotFound: nothing matched.
+        PermissionDenied: ``caps`` lacks ``<kind>.sign:<id>`` for some match (all of them
+            in ``details.missing``; the hint asks for the operator).
+        KeyMissing, KeyUnsafe: the user's key cannot be used (the key store's error).
     """
     from kiwi_mcp.kernel.trust.keys import KeyStore
     from kiwi_mcp.kernel.trust.signing import sign_item
 
+    check_pattern(pattern)
     store.refresh()
     files: dict[str, ItemFile] = {}
     for file in store.iter_files(kind, ("project", "user")):
@@ -73,10 +88,10 @@ def sign_items(
             hint="The system space is verified by its manifest, not signed; "
             "run 'kiwi search' to find ids.",
         )
-    for item_id in files:
-        cap = f"{kind}.sign:{item_id}"
-        if caps is not None and not caps.covers(cap):
-            raise PermissionDenied(f"missing capability {cap}", details={"missing": [cap]})
+    if caps is not None:
+        _require_sign_caps(caps, kind, sorted(files))
+    for folder in store.folders(kind, ("project", "user")):
+        clean_stale_temps(folder)
     key = KeyStore(user_space).private_key()
     when = now or datetime.now(UTC)
     signed: list[SignedItem] = []
@@ -100,3 +115,20 @@ def sign_items(
             )
         )
     return signed
+
+
+def _require_sign_caps(caps: CapabilitySet, kind: Kind, item_ids: list[str]) -> None:
+    """Raises PermissionDenied naming every ``<kind>.sign:<id>`` that ``caps`` lacks."""
+    missing = [item_id for item_id in item_ids if not caps.covers(f"{kind}.sign:{item_id}")]
+    if not missing:
+        return
+    wanted = [f"{kind}.sign:{item_id}" for item_id in missing]
+    commands = ", ".join(f"'kiwi sign {kind} {item_id}'" for item_id in missing[:_HINTED])
+    if len(missing) > _HINTED:
+        commands += f" (and {len(missing) - _HINTED} more in details.missing)"
+    raise PermissionDenied(
+        f"missing capability {', '.join(wanted[:_HINTED])}"
+        + (f" and {len(wanted) - _HINTED} more" if len(wanted) > _HINTED else ""),
+        hint=f"Signing is the operator's act: ask the operator to run {commands}.",
+        details={"missing": wanted},
+    )

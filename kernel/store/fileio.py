@@ -4,7 +4,9 @@ A write goes to ``.<name>.<pid>.<random>.tmp`` in the target's folder, is flushe
 fsynced, then ``os.replace``-d over the target, and the folder is fsynced so the rename
 itself survives a crash. Readers therefore see the old bytes or the new ones, never a mix.
 A writer killed half-way leaves only its temp file, which :func:`clean_stale_temps` removes
-later (its pid is dead, or it is older than a minute).
+later (its pid is dead, or it is older than a minute): the lockfile store on each write,
+``kiwi sign`` in every item folder before it signs. The name starts with a dot and ends in
+``.tmp``, so the item store never takes a temp file for an item.
 """
 
 from __future__ import annotations
@@ -88,7 +90,8 @@ def clean_stale_temps(folder: Path, *, now: float | None = None) -> list[Path]:
     """Remove temp files left by crashed writers in ``folder``; returns what was removed.
 
     A temp is stale when the pid in its name is gone or it is older than a minute. Call it
-    while holding the folder's lock, so no live writer's temp is mid-flight.
+    while holding the folder's lock where there is one; where there is none (item folders),
+    a live writer's temp exists for the milliseconds of one ``atomic_write`` and is kept.
     """
     removed: list[Path] = []
     current = time.time() if now is None else now
@@ -119,8 +122,8 @@ def _pid_alive(pid: int) -> bool:
         return True
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
+    except (ProcessLookupError, OverflowError):
+        return False  # gone, or no pid at all (a number no pid_t holds)
     except PermissionError:
         return True  # someone else's live process
     return True

@@ -14,6 +14,11 @@ field equal if the size is equal too. As git does for its index ("racy git"), a 
 mtime or ctime is less than :data:`SETTLE_NS` old when read is returned but not remembered,
 so it is read again on the next call until its timestamps are safely in the past.
 
+Only regular files are read, opened without blocking: a FIFO or a device named like a file
+would hang a reader or never end. A reader may pass ``max_bytes`` (the item store does):
+a bigger file raises :class:`FileTooLarge` after the ``stat``, and at most one byte more
+than the limit is ever read.
+
 That is the kernel's one settle rule, :func:`settled`: a timestamp is trusted to tell a
 later change apart once the clock has moved :data:`SETTLE_NS` past it. The file cache, the
 witness below, the store's folder index, the verifier's trust folder and the audit writer's
@@ -53,8 +58,10 @@ and ``tests/exec/test_prepared.py`` changes each input on disk to prove it is se
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import stat as stat_mode
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -66,6 +73,7 @@ __all__ = [
     "SETTLE_NS",
     "CachedFile",
     "FileCache",
+    "FileTooLarge",
     "Observed",
     "Signature",
     "Witness",
@@ -92,6 +100,15 @@ def settled(stamp_ns: int, now_ns: int, *, window_ns: int = SETTLE_NS) -> bool:
 
 def signature_of(st: os.stat_result) -> Signature:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+class FileTooLarge(OSError):
+    """A file bigger than the ``max_bytes`` a reader asked for; nothing past that was read."""
+
+    def __init__(self, path: str, size: int, limit: int) -> None:
+        super().__init__(errno.EFBIG, f"{size} bytes; the limit is {limit}", path)
+        self.size = size
+        self.limit = limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,11 +167,17 @@ class FileCache:
             witness.note(key, signature_of(st))
         return st
 
-    def read(self, path: str | os.PathLike[str]) -> CachedFile | None:
+    def read(
+        self, path: str | os.PathLike[str], *, max_bytes: int | None = None
+    ) -> CachedFile | None:
         """The file's bytes, or None when it does not exist (or a parent is not a folder).
 
+        Only regular files are read: a FIFO or a device would block or never end. The file
+        is opened non-blocking, so one swapped in after the ``stat`` is refused too.
+
         Raises:
-            OSError: any other failure to stat or read (permissions, a folder, I/O).
+            FileTooLarge: it holds more than ``max_bytes`` (at most that many are read).
+            OSError: any other failure to stat or read (permissions, a folder, a FIFO, I/O).
         """
         key = os.fspath(path)
         witness = self.witness
@@ -172,13 +195,13 @@ class FileCache:
         signature = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         if witness is not None:
             witness.note(key, signature)
+        if max_bytes is not None and st.st_size > max_bytes:
+            raise FileTooLarge(key, st.st_size, max_bytes)
         found = self._entries.get(key)
         if found is not None and found[0] == signature:
             return found[1]
         try:
-            with open(key, "rb") as handle:
-                data = handle.read()
-                after = os.fstat(handle.fileno())
+            data, after = _read_regular(key, st, max_bytes)
         except OSError:
             if witness is not None:
                 witness.spoil()
@@ -218,6 +241,26 @@ class FileCache:
             return found.data.decode("utf-8")
         except UnicodeDecodeError:
             return None
+
+
+def _read_regular(
+    key: str, st: os.stat_result, max_bytes: int | None
+) -> tuple[bytes, os.stat_result]:
+    """Open without blocking, check it is (still) a regular file, read at most
+    ``max_bytes + 1`` bytes; the bytes and the ``fstat`` of what was read."""
+    if stat_mode.S_ISDIR(st.st_mode):
+        raise IsADirectoryError(errno.EISDIR, "Is a directory", key)
+    if not stat_mode.S_ISREG(st.st_mode):
+        raise OSError(errno.EINVAL, "not a regular file", key)
+    fd = os.open(key, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with open(fd, "rb") as handle:  # owns fd from here on
+        if not stat_mode.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", key)
+        data = handle.read() if max_bytes is None else handle.read(max_bytes + 1)
+        after = os.fstat(fd)  # after the read: a write during it shows as another signature
+    if max_bytes is not None and len(data) > max_bytes:
+        raise FileTooLarge(key, max(after.st_size, len(data)), max_bytes)
+    return data, after
 
 
 _MISSING: Final = None

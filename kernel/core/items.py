@@ -16,6 +16,7 @@ from kiwi_mcp.kernel.errors import ParseError
 
 __all__ = [
     "PRIMITIVE_IDS",
+    "Annotations",
     "Directive",
     "DirectiveInput",
     "Item",
@@ -56,9 +57,10 @@ class _Fields:
                     hint=f"Add '{key}' to {self.label}.",
                 )
             return default
-        if isinstance(value, bool) or not isinstance(value, str | int | float):
-            raise self.fail(key, "a string", value)
-        return str(value)
+        if not isinstance(value, str):
+            wanted = "a string (quote it)" if isinstance(value, int | float) else "a string"
+            raise self.fail(key, wanted, value)
+        return value
 
     def optional_text(self, key: str) -> str | None:
         if self.data.get(key) is None:
@@ -89,13 +91,35 @@ class _Fields:
                 raise self.fail(f"{key}[{index}]", "a string", entry)
         return tuple(value)
 
-    def flag(self, key: str) -> bool:
-        value = self.data.get(key, False)
+    def flag(self, key: str, data: Mapping[str, Any] | None = None, path: str = "") -> bool:
+        value = (self.data if data is None else data).get(key, False)
         if value is None:
             return False
         if not isinstance(value, bool):
-            raise self.fail(key, "true or false", value)
+            raise self.fail(path or key, "true or false", value)
         return value
+
+    def annotations(self, key: str) -> Annotations:
+        """``annotations: {read_only, idempotent}`` (SPEC §4.2, §13.5); both default false."""
+        found = self.mapping(key)
+        for name in found:
+            if name not in ("read_only", "idempotent"):
+                raise self.fail(f"{key}.{name}", "one of read_only, idempotent", name)
+        return Annotations(
+            read_only=self.flag("read_only", found, f"{key}.read_only"),
+            idempotent=self.flag("idempotent", found, f"{key}.idempotent"),
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Annotations:
+    """What a crashed thread may safely re-run (SPEC §13.5)."""
+
+    read_only: bool = False
+    idempotent: bool = False
+
+    def to_dict(self) -> dict[str, bool]:
+        return {"read_only": self.read_only, "idempotent": self.idempotent}
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -115,6 +139,8 @@ class Tool:
     auth: Mapping[str, Any] | None = None
     env_config: Mapping[str, Any] = field(default_factory=dict)
     mutates_state: bool = False
+    require_approval: bool = False
+    annotations: Annotations = field(default_factory=Annotations)
     files: tuple[str, ...] = ()
     dependencies: tuple[str, ...] = ()
     source_format: SourceFormat = "yaml"
@@ -177,6 +203,8 @@ class Tool:
             auth=auth,
             env_config=f.mapping("env_config"),
             mutates_state=f.flag("mutates_state"),
+            require_approval=f.flag("require_approval"),
+            annotations=f.annotations("annotations"),
             files=files,
             dependencies=f.strings("dependencies"),
             source_format=source_format,
@@ -197,6 +225,8 @@ class Tool:
             "auth": dict(self.auth) if self.auth else None,
             "env_config": dict(self.env_config),
             "mutates_state": self.mutates_state,
+            "require_approval": self.require_approval,
+            "annotations": self.annotations.to_dict(),
             "files": list(self.files),
             "dependencies": list(self.dependencies),
             "source_format": self.source_format,

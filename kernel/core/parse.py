@@ -25,8 +25,6 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-import yaml
-
 from kiwi_mcp.kernel.core.ids import Kind, check_id
 from kiwi_mcp.kernel.core.items import (
     Directive,
@@ -38,11 +36,10 @@ from kiwi_mcp.kernel.core.items import (
 )
 from kiwi_mcp.kernel.core.params import check_schema_refs
 from kiwi_mcp.kernel.core.signature_line import signature_span
+from kiwi_mcp.kernel.core.yaml_read import load_yaml_mapping
 from kiwi_mcp.kernel.errors import InvalidId, ParseError
 
 __all__ = ["MAX_VERSION", "parse_item"]
-
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 #: The longest ``version`` of any item: SemVer's MAJOR.MINOR.PATCH with room for a
 #: pre-release and build part, and short enough for ``<id>@<version>.lock.json``.
@@ -50,10 +47,6 @@ MAX_VERSION = 64
 _VERSION_HINT = (
     f"Use a semantic version MAJOR.MINOR.PATCH, e.g. '1.2.0' (at most {MAX_VERSION} "
     "characters with any '-pre' or '+build' part)."
-)
-_ANCHOR_HINT = (
-    "Write the value out in full where it is used: item files are read without expanding "
-    "references, because a few lines of anchors can stand for gigabytes."
 )
 
 _PY_FIELDS = MappingProxyType(
@@ -70,6 +63,8 @@ _PY_FIELDS = MappingProxyType(
         "AUTH": "auth",
         "ENV_CONFIG": "env_config",
         "MUTATES_STATE": "mutates_state",
+        "REQUIRE_APPROVAL": "require_approval",
+        "ANNOTATIONS": "annotations",
         "FILES": "files",
         "DEPENDENCIES": "dependencies",
     }
@@ -153,7 +148,7 @@ def _check_executor_id(value: Any, label: str) -> None:
 def _parse_tool(item_id: str, ext: str, text: str, label: str) -> Tool:
     fmt: SourceFormat
     if ext in (".yaml", ".yml"):
-        fields, fmt = _yaml_mapping(text, label), "yaml"
+        fields, fmt = load_yaml_mapping(text, label), "yaml"
     elif ext == ".py":
         fields, fmt = _python_fields(text, label), "python"
     elif ext == ".sh":
@@ -169,77 +164,6 @@ def _parse_tool(item_id: str, ext: str, text: str, label: str) -> Tool:
     if tool.config_schema is not None:
         check_schema_refs(tool.config_schema, field="config_schema", label=label)
     return tool
-
-
-def _may_hold_anchors(text: str) -> bool:
-    """Whether an ``&`` or ``*`` stands where YAML could read an anchor or alias: where a
-    token starts — at the start, after a blank, a line break, a BOM, '[', '{' or ',', or
-    right after a '?' or a ':' that touches it in flow context (``{?*a : 1}``, ``{"k":*a}``;
-    such a ':' follows a blank, a quote, ']', '}' or '?'). Anywhere else it is part of a
-    value, or libyaml refuses the document before building anything; a Hypothesis test
-    holds this to libyaml. A few ``str.find``s: most files have no '&' or '*'."""
-    for mark in ("&", "*"):
-        at = text.find(mark)
-        while at >= 0:
-            if at == 0:
-                return True
-            before = text[at - 1]
-            if before.isspace() or before in "[{,\ufeff":
-                return True
-            if before in "?:":
-                ahead = text[at - 2] if at > 1 else " "
-                if ahead.isspace() or ahead in ("[{," if before == "?" else "\"']}?"):
-                    return True
-            at = text.find(mark, at + 1)
-    return False
-
-
-def _refuse_anchors(text: str, label: str, line_offset: int) -> None:
-    """Raise at the first anchor or alias; syntax errors are left to the load, which names
-    their line. Text that cannot hold one (``_may_hold_anchors``) costs nothing more."""
-    if not _may_hold_anchors(text):
-        return
-    try:
-        for event in yaml.parse(text, Loader=_Loader):
-            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
-                mark = event.start_mark
-                where = f"line {mark.line + 1 + line_offset}: " if mark is not None else ""
-                raise ParseError(
-                    f"{label}: {where}YAML anchors and aliases are not allowed in item files",
-                    at=label,
-                    hint=_ANCHOR_HINT,
-                )
-    except yaml.YAMLError:
-        return
-
-
-def _yaml_mapping(text: str, label: str, *, line_offset: int = 0) -> dict[str, Any]:
-    _refuse_anchors(text, label, line_offset)
-    try:
-        value = yaml.load(text, Loader=_Loader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"line {mark.line + 1 + line_offset}: " if mark is not None else ""
-        raise ParseError(
-            f"{label}: {where}invalid YAML: {exc.problem or exc.context}",
-            at=label,
-            hint="Fix the YAML syntax at that line.",
-        ) from None
-    except yaml.YAMLError as exc:
-        raise ParseError(f"{label}: invalid YAML: {exc}", at=label) from None
-    except (ValueError, OverflowError, RecursionError) as exc:
-        # A value the constructor cannot build: an integer of more than 4300 digits, a
-        # date out of range, nesting deeper than Python's stack.
-        raise ParseError(
-            f"{label}: invalid YAML: {str(exc)[:200] or type(exc).__name__}",
-            at=label,
-            hint="Write the value as a quoted string, or nest it less deeply.",
-        ) from None
-    if value is None:
-        value = {}
-    if not isinstance(value, dict):
-        raise ParseError(f"{label}: the document must be a mapping of fields", at=label)
-    return value
 
 
 def _python_fields(text: str, label: str) -> dict[str, Any]:
@@ -294,7 +218,7 @@ def _header_fields(text: str, prefix: str, label: str) -> dict[str, Any]:
             break
         content = line[len(prefix) :]
         body.append(content[1:] if content.startswith(" ") else content)
-    return _yaml_mapping("\n".join(body), label, line_offset=start + 1)
+    return load_yaml_mapping("\n".join(body), label, line_offset=start + 1)
 
 
 def _parse_directive(item_id: str, text: str, label: str) -> Directive:
@@ -397,7 +321,7 @@ def _parse_knowledge(item_id: str, text: str, label: str) -> Knowledge:
         end = text.find("\n---", 4)
         if end < 0:
             raise ParseError(f"{label}: front matter opened with '---' but never closed", at=label)
-        front = _yaml_mapping(text[4:end], label, line_offset=1)
+        front = load_yaml_mapping(text[4:end], label, line_offset=1)
         _check_version(front.get("version"), label)
         after = text.find("\n", end + 4)
         body = text[after + 1 :] if after >= 0 else ""

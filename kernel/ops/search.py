@@ -17,7 +17,7 @@ from kiwi_mcp.kernel.core.spaces import SPACE_ORDER, ItemFile, SpaceName
 from kiwi_mcp.kernel.errors import KiwiError
 from kiwi_mcp.kernel.store.items import ItemStore
 
-__all__ = ["SearchHit", "search"]
+__all__ = ["SearchHit", "search", "skipped_entries"]
 
 _WORD = re.compile(r"[a-z0-9]+")
 
@@ -112,3 +112,22 @@ def search(
             )
     hits.sort(key=lambda h: (-h.score, h.kind, h.id))
     return hits[:limit]
+
+
+def skipped_entries(
+    store: ItemStore, *, kinds: Sequence[Kind] = KINDS, spaces: Sequence[SpaceName] = SPACE_ORDER
+) -> list[dict[str, str]]:
+    """What the index left out of ``kinds`` in ``spaces`` and why (symlink loops, dangling
+    links, FIFOs…), each path relative to its space's ``.ai`` folder: shown next to search
+    results so a broken entry is reported, never silently missing."""
+    roots = {space.name: space.root for space in store.spaces}
+    out: list[dict[str, str]] = []
+    for kind in kinds:
+        for entry in store.skipped(kind, spaces):
+            root = roots.get(entry.space)
+            try:
+                shown = entry.path.relative_to(root).as_posix() if root else entry.path.name
+            except ValueError:
+                shown = entry.path.name
+            out.append({"kind": kind, "space": entry.space, "path": shown, "reason": entry.reason})
+    return out

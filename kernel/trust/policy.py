@@ -21,6 +21,7 @@ from typing import Any, Final, Literal
 
 import yaml
 
+from kiwi_mcp.kernel.core.yaml_read import refuse_anchors
 from kiwi_mcp.kernel.errors import KiwiError, ParseError, PermissionDenied
 from kiwi_mcp.kernel.trust.capabilities import CapabilitySet
 
@@ -103,6 +104,7 @@ def parse_policy(data: bytes | None) -> CapabilitySet:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise _error("not UTF-8 text") from None
+    refuse_anchors(text, POLICY_RELPATH)  # a billion laughs must not hang every agent call
     try:
         parsed = yaml.safe_load(text)
     except yaml.YAMLError as err:

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from kiwi_mcp.kernel.core.ids import check_id, check_pattern
 from kiwi_mcp.kernel.core.params import check_config, validate_params, validator_for
-from kiwi_mcp.kernel.core.parse import _may_hold_anchors, parse_item
+from kiwi_mcp.kernel.core.parse import parse_item
+from kiwi_mcp.kernel.core.yaml_read import may_hold_anchors
 from kiwi_mcp.kernel.errors import InvalidId, ParseError
 from tests.support.http_server import LoopbackServer, Response
 
@@ -93,7 +94,7 @@ def test_the_quick_anchor_test_misses_no_anchor_or_alias_libyaml_would_load(soup
         and e.start_mark.index >= len(_DEFINED)
     ]
     if in_soup:
-        assert _may_hold_anchors(" " + soup)  # the soup follows "y: "
+        assert may_hold_anchors(" " + soup)  # the soup follows "y: "
 
 
 def test_ampersands_and_stars_inside_values_are_not_anchors() -> None:

@@ -127,6 +127,29 @@ def test_python_metadata_accepts_annotated_literals_and_the_docstring() -> None:
             "tool_type: expected a label",
         ),
         (b"- a list\n", "must be a mapping"),
+        (b"version: 1.0\nexecutor_id: x\n", "version: expected a string (quote it), got 1.0"),
+        (b'version: "1.0.0"\nexecutor_id: x\ndescription: 5\n', "description: expected a string"),
+        (b'version: "1.0.0"\nexecutor_id: x\ntool_type: 5\n', "tool_type: expected a string"),
+        (
+            b'version: "1.0.0"\nexecutor_id: x\nrequire_approval: "no"\n',
+            "require_approval: expected true or false",
+        ),
+        (
+            b'version: "1.0.0"\nexecutor_id: x\nannotations: "x"\n',
+            "annotations: expected a mapping",
+        ),
+        (
+            b'version: "1.0.0"\nexecutor_id: x\nannotations: [1]\n',
+            "annotations: expected a mapping",
+        ),
+        (
+            b'version: "1.0.0"\nexecutor_id: x\nannotations: {read_only: "yes"}\n',
+            "annotations.read_only: expected true or false",
+        ),
+        (
+            b'version: "1.0.0"\nexecutor_id: x\nannotations: {safe: true}\n',
+            "annotations.safe: expected one of read_only, idempotent",
+        ),
     ],
 )
 def test_tool_fields_are_checked_and_named(text: bytes, fragment: str) -> None:
@@ -145,3 +168,27 @@ def test_a_signed_knowledge_entry_keeps_its_front_matter() -> None:
     assert isinstance(item, Knowledge)
     assert item.title == "Signed"
     assert item.body == "Body\n"
+
+
+def test_approval_and_annotations_are_read_from_yaml_and_python() -> None:
+    yaml_tool = parse_item(
+        "tool",
+        "t",
+        ".yaml",
+        b'version: "1.0.0"\nexecutor_id: x\nrequire_approval: true\n'
+        b"annotations: {read_only: true}\n",
+        "project:tools/t.yaml",
+    )
+    py_tool = parse_item(
+        "tool",
+        "t",
+        ".py",
+        b'__version__ = "1.0.0"\n__executor_id__ = "x"\nREQUIRE_APPROVAL = True\n'
+        b'ANNOTATIONS = {"idempotent": True}\n',
+        "project:tools/t.py",
+    )
+    assert isinstance(yaml_tool, Tool) and isinstance(py_tool, Tool)
+    assert yaml_tool.require_approval and yaml_tool.annotations.read_only
+    assert not yaml_tool.annotations.idempotent
+    assert py_tool.require_approval and py_tool.annotations.idempotent
+    assert yaml_tool.to_dict()["annotations"] == {"read_only": True, "idempotent": False}

@@ -180,6 +180,11 @@ def test_an_empty_capability_list_denies_everything(tmp_path: Path) -> None:
         ("- a\n", ".ai/config/policy.yaml: expected a mapping with version, capabilities"),
         ("version: [1\n", ".ai/config/policy.yaml: line 2: not valid YAML"),
         (
+            "version: 1\na: &a [x, x]\nb: &b [*a, *a]\ncapabilities: []\n",
+            ".ai/config/policy.yaml: line 2: YAML anchors and aliases are not allowed in item"
+            " files",
+        ),
+        (
             'version: 1\ncapabilities: ["fs.read:../x"]\n',
             ".ai/config/policy.yaml: capabilities[0]: bad scope in capability 'fs.read:../x':"
             " '..' segments are not allowed in '../x'",

@@ -224,11 +224,13 @@ def _show(args: argparse.Namespace, ctx: CliContext) -> int:
 
 def _search(args: argparse.Namespace, ctx: CliContext) -> int:
     from kiwi_mcp.kernel.core.ids import KINDS, parse_kind
-    from kiwi_mcp.kernel.ops.search import search
+    from kiwi_mcp.kernel.ops.search import search, skipped_entries
 
     kernel = open_kernel(ctx)
     kinds = (parse_kind(args.kind),) if args.kind else KINDS
     hits = search(kernel.store, " ".join(args.query), kinds=kinds, limit=args.limit)
+    for entry in skipped_entries(kernel.store, kinds=kinds):
+        ctx.diag(f"kiwi: skipped {entry['space']}:{entry['path']}: {entry['reason']}")
     if ctx.json:
         ctx.emit_json([hit.to_dict() for hit in hits])
         return EXIT_OK

@@ -30,13 +30,17 @@ _SPACES: tuple[SpaceName, ...] = ("project", "user", "system")
 
 def search_items(kernel: Kernel, args: Mapping[str, Any]) -> dict[str, Any]:
     from kiwi_mcp.kernel.core.ids import KINDS
-    from kiwi_mcp.kernel.ops.search import search
+    from kiwi_mcp.kernel.ops.search import search, skipped_entries
 
     kinds = (parse_kind(args["item_type"]),) if "item_type" in args else KINDS
     source = args["source"]
     spaces = _SPACES if source == "all" else (cast("SpaceName", source),)
     hits = search(kernel.store, args["query"], kinds=kinds, spaces=spaces, limit=args["limit"])
-    return {"query": args["query"], "hits": [hit.to_dict() for hit in hits]}
+    data: dict[str, Any] = {"query": args["query"], "hits": [hit.to_dict() for hit in hits]}
+    skipped = skipped_entries(kernel.store, kinds=kinds, spaces=spaces)
+    if skipped:
+        data["skipped"] = skipped
+    return data
 
 
 def load_item(kernel: Kernel, args: Mapping[str, Any]) -> dict[str, Any]:

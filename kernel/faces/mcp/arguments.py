@@ -46,8 +46,10 @@ def _validator(spec: ToolSpec) -> Draft202012Validator:
     if found is None:
         # Imported on first use: jsonschema is not needed to start the server and list tools.
         from jsonschema import Draft202012Validator
+        from referencing import Registry
 
-        found = Draft202012Validator(dict(spec.input_schema))
+        # an empty registry: a schema's $ref is never fetched (exposed tools' parameters)
+        found = Draft202012Validator(dict(spec.input_schema), registry=Registry())
         _validators[spec.name] = found
     return found
 

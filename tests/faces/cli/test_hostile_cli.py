@@ -163,6 +163,11 @@ def test_symlink_loops_and_dangling_links_break_no_command(signed_ok: Project) -
     assert "ok" in hits
     assert not {"a", "b", "dang", "loop"} & set(hits)
     assert not [hit for hit in hits if hit.startswith(("up/", "etc/", "sub/"))]
+    # and each one left out is reported, relative to its space, with the reason
+    shown = kiwi(project, "search", "ok").stderr
+    for name in ("loop", "a.yaml", "dang.yaml"):
+        assert f"kiwi: skipped project:tools/{name}: " in shown, name
+    assert str(project.root) not in shown
     assert_ok_still_runs(project)
     signed = kiwi(project, "--json", "sign", "tool", "**")
     assert signed.returncode == 0, signed.stderr

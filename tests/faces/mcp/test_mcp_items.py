@@ -263,3 +263,17 @@ def test_an_unexpected_failure_is_an_internal_error_without_a_traceback(
         "internal error in 'execute' (IsADirectoryError); the details are in the server's log"
     )
     assert "Traceback" not in json.dumps(envelope)
+
+
+def test_search_reports_what_the_index_left_out_without_absolute_paths(
+    mcp_project: McpProject,
+) -> None:
+    (mcp_project.root / ".ai/tools/loop.yaml").symlink_to("loop.yaml")
+    envelope = call(mcp_project, "search", {"query": "greet"})
+    assert [hit["id"] for hit in envelope["data"]["hits"]][:1] == ["greet"]
+    skipped = envelope["data"]["skipped"]
+    assert [(e["kind"], e["space"], e["path"]) for e in skipped] == [
+        ("tool", "project", "tools/loop.yaml")
+    ]
+    assert skipped[0]["reason"]
+    assert str(mcp_project.root) not in json.dumps(skipped)

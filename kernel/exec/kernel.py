@@ -93,7 +93,10 @@ class Kernel:
         self._auth: AuthStore | None = None
         self._lockfiles: LockfileStore | None = None
         self.audit = AuditLog(
-            settings.project_root / ".ai" / "logs" / "audit", clock, clock_ns=clock_ns
+            settings.project_root / ".ai" / "logs" / "audit",
+            clock,
+            clock_ns=clock_ns,
+            shown=".ai/logs/audit",
         )
 
     # --- services -----------------------------------------------------------------------

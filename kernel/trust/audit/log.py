@@ -157,8 +157,12 @@ class AuditLog:
         clock: Callable[[], float],
         *,
         clock_ns: Callable[[], int] = time.time_ns,
+        shown: str | None = None,
     ) -> None:
+        """``shown``: how errors name the folder (a kernel passes ``.ai/logs/audit``, so a
+        message to an MCP client holds no absolute path); default the path itself."""
         self.folder = folder
+        self.shown = shown or str(folder)
         self._clock = clock
         self._writer = ChainWriter(folder, clock_ns=clock_ns)
 
@@ -195,9 +199,10 @@ class AuditLog:
                     problem = "the disk is full"
         if problem is not None:
             raise AuditUnavailable(
-                f"the audit log {folder} cannot take a record ({problem}), so the call was not run",
-                at=folder,
-                details={"path": folder, "reason": problem},
+                f"the audit log {self.shown} cannot take a record ({problem}), so the call was"
+                " not run",
+                at=self.shown,
+                details={"path": self.shown, "reason": problem},
             )
 
     def close(self) -> None:

@@ -160,6 +160,7 @@ def test_the_installed_package_runs_chains_from_another_folder(
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["data"]["greeting"] == "Hello, wheel!"
 
+    project.mkdir()  # --project must name an existing folder (SPEC §11)
     assert (
         _kiwi(installed, "--project", str(project), "init", cwd=elsewhere, env=env).returncode == 0
     )

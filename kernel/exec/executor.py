@@ -31,6 +31,8 @@ __all__ = ["EventHook", "Executes", "execute"]
 EventHook = Callable[[dict[str, Any]], None]
 
 logger = logging.getLogger("kiwi.audit")
+#: One INFO line per call (``KIWI_LOG_FILE``, ``serve --log-file``): item, chain, outcome, ms.
+calls = logging.getLogger("kiwi.call")
 
 
 class Executes(Protocol):
@@ -146,6 +148,13 @@ def _audit(
         caps_used=list(plan.caps_used) if plan else [],
         envelope=envelope,
         as_operator=kernel.as_operator,
+    )
+    calls.info(
+        "%s %s %s %sms",
+        tool_id,
+        " > ".join(record["chain"]) or "-",
+        record["outcome"],
+        record["duration_ms"],
     )
     try:
         kernel.audit.append(record)

@@ -8,6 +8,7 @@ the thread runtime, which a later release adds: it is ``NOT_AVAILABLE`` for ever
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, cast
@@ -103,6 +104,9 @@ def _execute_inline(
         caps_used=[],
         envelope=envelope,
         as_operator=kernel.as_operator,
+    )
+    logging.getLogger("kiwi.call").info(
+        "%s:%s - %s %sms", kind, item_id, record["outcome"], record["duration_ms"]
     )
     try:
         kernel.audit.append(record)

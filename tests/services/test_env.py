@@ -188,12 +188,25 @@ def test_the_venv_layer_sets_the_interpreter_variable_and_venv_bin(tmp_path: Pat
     assert resolved.sources["KIWI_PYTHON"] == "interpreter"
 
 
-def test_a_malformed_dotenv_file_is_a_parse_error_naming_file_and_line(tmp_path: Path) -> None:
+def test_a_malformed_dotenv_line_fails_only_chains_asking_for_a_key_of_that_file(
+    tmp_path: Path,
+) -> None:
     dotenv = tmp_path / "project" / ".env"
-    _write(dotenv, "GOOD=1\nnot a line\n")
-    with pytest.raises(ParseError) as caught:
-        _resolver(tmp_path).resolve(env_config={}, config_env={}, wanted=[], secrets=[])
-    assert caught.value.message == f"{dotenv}:2: expected '=' after not"
+    _write(dotenv, 'GOOD=1\nPEM="-----BEGIN-----\nabc\n-----END-----"\nnot a line\n')
+    _write(tmp_path / "user" / ".env", "OTHER=2\n")
+    resolver = _resolver(tmp_path)
+    fine = resolver.resolve(env_config={}, config_env={}, wanted=["OTHER"], secrets=[])
+    assert fine.env["OTHER"] == "2"
+    for wanted, secrets in ((["GOOD"], []), ([], ["PEM"])):
+        with pytest.raises(ParseError) as caught:
+            resolver.resolve(env_config={}, config_env={}, wanted=wanted, secrets=secrets)
+        assert caught.value.message.startswith(f"{dotenv}:5: a statement could not be read")
+
+
+def test_a_multi_line_pem_value_reaches_the_chain_that_asks_for_it(tmp_path: Path) -> None:
+    _write(tmp_path / "project" / ".env", 'export PEM="-----BEGIN-----\nabc\n-----END-----"\n')
+    resolved = _resolver(tmp_path).resolve(env_config={}, config_env={}, wanted=[], secrets=["PEM"])
+    assert resolved.dotenv_secrets["PEM"] == "-----BEGIN-----\nabc\n-----END-----"
 
 
 @pytest.mark.parametrize(

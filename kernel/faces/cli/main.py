@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="kiwi",
         description="Kiwi: a small, data-driven kernel for AI agents.",
         epilog="Environment: KIWI_USER_SPACE, KIWI_VERIFY, KIWI_LOCKFILE, "
-        "KIWI_AUTH_BACKEND, KIWI_LOG.",
+        "KIWI_AUTH_BACKEND, KIWI_LOG (log level), KIWI_LOG_FILE (also log there).",
     )
     parser.add_argument(
         "--project",
@@ -55,15 +55,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _configure_logging() -> None:
+_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _configure_logging(log_file: str | None) -> str | None:
+    """Logs to stderr at ``KIWI_LOG`` (default WARNING) and, with ``KIWI_LOG_FILE`` or
+    ``serve --log-file``, also to that file at INFO or below (one line per call there).
+
+    Returns the problem when ``KIWI_LOG`` is not a level or the file cannot be opened.
+    """
     import logging
 
-    level = os.environ.get("KIWI_LOG", "WARNING").upper()
-    logging.basicConfig(
-        level=getattr(logging, level, logging.WARNING),
-        stream=sys.stderr,
-        format="kiwi %(levelname)s %(name)s: %(message)s",
-    )
+    given = os.environ.get("KIWI_LOG") or "WARNING"
+    name = given.strip().upper()
+    if name not in _LEVELS:
+        return f"KIWI_LOG={given!r} is not a log level (use one of {', '.join(_LEVELS)})"
+    level = getattr(logging, name)
+    stderr = logging.StreamHandler(sys.stderr)
+    stderr.setLevel(level)
+    handlers: list[logging.Handler] = [stderr]
+    path = log_file or os.environ.get("KIWI_LOG_FILE")
+    if path:
+        try:
+            handler = logging.FileHandler(path, encoding="utf-8")
+        except OSError as err:
+            return f"cannot open the log file {path}: {err.strerror or err}"
+        handler.setLevel(min(level, logging.INFO))
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handlers.append(handler)
+    stderr.setFormatter(logging.Formatter("kiwi %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=min(h.level for h in handlers), handlers=handlers, force=True)
+    return None
 
 
 def _hoist_globals(argv: list[str]) -> list[str]:
@@ -96,7 +118,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return EXIT_USAGE
-    _configure_logging()
+    problem = _configure_logging(getattr(args, "log_file", None))
+    if problem is not None:
+        print(f"kiwi: error: {problem}\n  hint: fix or unset the variable", file=sys.stderr)
+        return EXIT_USAGE
     from pathlib import Path
 
     projects = tuple(Path(p) for p in args.project or ())

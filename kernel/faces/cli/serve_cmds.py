@@ -31,6 +31,11 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         help="also list this tool of the project as an MCP tool of its own, named by its id "
         "with '/' → '.' (a call runs it as execute does); repeatable",
     )
+    p.add_argument(
+        "--log-file",
+        metavar="F",
+        help="also log to this file: one INFO line per call (default: $KIWI_LOG_FILE)",
+    )
     p.set_defaults(func=_serve)
 
 
@@ -45,7 +50,15 @@ def _serve(args: argparse.Namespace, ctx: CliContext) -> int:
     # Fail fast: a tool that cannot be exposed is a usage error before anything is served.
     exposed = expose_tools(contexts, args.expose)
     if not args.http:
+        import sys
+
         from kiwi_mcp.kernel.faces.mcp.transports import serve_stdio
+
+        if sys.stdin.isatty():  # a person ran it: say what it is waiting for (SPEC §10)
+            ctx.diag(
+                "kiwi: serving MCP on stdio; waiting for an MCP client on stdin (this is the"
+                " command an MCP host runs; Ctrl-D or Ctrl-C to stop)"
+            )
 
         anyio.run(serve_stdio, contexts, exposed)
         return EXIT_OK

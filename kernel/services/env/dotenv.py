@@ -1,118 +1,100 @@
-"""A strict, small dotenv parser (SPEC §8.1).
+"""Dotenv files as the field reads them (SPEC §8.1): python-dotenv's grammar, no interpolation.
 
-Accepted lines:
+The grammar is python-dotenv's (``dotenv.parser``): ``KEY=value``, ``export KEY=value``,
+``'single'`` (literal) and ``"double"`` quotes (escapes such as ``\\n``), quoted values that
+span lines (a PEM key), inline ``# comments``. Values are never expanded (``${X}`` stays
+literal): a dotenv file is data, and expanding would make a secret's value depend on the
+order files are read. A line with no ``=`` (``KEY``) sets nothing.
 
-* blank lines and lines whose first non-blank character is ``#``;
-* ``KEY=VALUE`` or ``export KEY=VALUE`` (spaces around ``=`` allowed), ``KEY`` matching
-  ``[A-Za-z_][A-Za-z0-9_]*``;
-* ``VALUE`` unquoted: taken up to an inline comment (``#`` preceded by whitespace), trailing
-  whitespace dropped; a ``#`` glued to text (``http://h/#x``) is part of the value;
-* ``'single quoted'``: literal, no escapes;
-* ``"double quoted"``: escapes ``\\n``, ``\\t``, ``\\r``, ``\\"`` and ``\\\\``; any other
-  backslash is kept as is.
-
-A quoted value must close on the same line and may be followed only by whitespace or a
-comment. Values are never expanded (``${X}`` stays literal): a dotenv file is data, and
-expanding would make a secret's value depend on the order files are read.
-
-Anything else is a :class:`~kiwi_mcp.kernel.errors.ParseError` naming the file and the line number —
-never the line itself, which may hold a secret.
+A malformed line does not fail the file: it is kept as a ``BadLine`` (the line number and,
+when one can be read, the key), and only a chain that asks for a key of that file fails on
+it (``DotenvFile.check``) — one broken line must not stop every tool. Messages name the file
+and the line number, never the line itself, which may hold a secret.
 """
 
 from __future__ import annotations
 
+import io
 import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Final
 
 from kiwi_mcp.kernel.errors import ParseError
 
-__all__ = ["parse_dotenv"]
+__all__ = ["BadLine", "DotenvFile", "parse_dotenv", "read_dotenv"]
 
-_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_EXPORT = re.compile(r"export\s+")
-_DOUBLE_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\"}
-_HINT = (
-    "Dotenv lines look like KEY=value, export KEY='value' or KEY=\"a\\nb\"; '#' starts a comment."
+_KEY_AT_START: Final = re.compile(r"\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*=")
+_HINT: Final = (
+    "Dotenv lines look like KEY=value, export KEY='value' or KEY=\"a\\nb\" (quoted values may"
+    " span lines); '#' starts a comment."
 )
 
 
-def parse_dotenv(text: str, *, source: str) -> dict[str, str]:
-    """Parse dotenv ``text`` read from ``source`` (a path, used in messages).
+@dataclass(frozen=True, kw_only=True, slots=True)
+class BadLine:
+    """A statement python-dotenv could not read: where it starts, and its key if readable."""
 
-    Later assignments of the same key win.
+    line: int
+    key: str | None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DotenvFile:
+    """The values of one dotenv file, and the statements that could not be read."""
+
+    source: str
+    values: dict[str, str]
+    bad: tuple[BadLine, ...] = ()
+
+    def check(self, asked: Iterable[str]) -> None:
+        """Fail a chain that asks for a key of this file while a line of it is malformed.
+
+        Raises:
+            ParseError: ``<source>:<line>: …`` for the first malformed line (never its text).
+        """
+        if not self.bad:
+            return
+        names = set(asked)
+        keys = set(self.values) | {bad.key for bad in self.bad if bad.key}
+        if not names & keys:
+            return
+        raise self.error(next((b for b in self.bad if b.key in names), self.bad[0]))
+
+    def error(self, bad: BadLine) -> ParseError:
+        """The error naming ``bad``'s file and line (and key, when readable)."""
+        what = f"the value of {bad.key}" if bad.key else "a statement"
+        return ParseError(
+            f"{self.source}:{bad.line}: {what} could not be read (an unclosed quote, or text"
+            " that is not KEY=value)",
+            hint=_HINT,
+            at=self.source,
+            details={"lines": [b.line for b in self.bad]},
+        )
+
+
+def read_dotenv(text: str, *, source: str) -> DotenvFile:
+    """Every ``KEY=value`` of ``text`` (later assignments win) and the malformed lines."""
+    from dotenv.parser import parse_stream
+
+    values: dict[str, str] = {}
+    bad: list[BadLine] = []
+    for binding in parse_stream(io.StringIO(text)):
+        if binding.error:
+            found = _KEY_AT_START.match(binding.original.string)
+            bad.append(BadLine(line=binding.original.line, key=found.group(1) if found else None))
+        elif binding.key is not None and binding.value is not None:
+            values[binding.key] = binding.value
+    return DotenvFile(source=source, values=values, bad=tuple(bad))
+
+
+def parse_dotenv(text: str, *, source: str) -> dict[str, str]:
+    """The values of ``text``, strictly: any malformed line fails the whole file.
 
     Raises:
-        ParseError: a malformed line; the message is ``<source>:<line>: <what is wrong>``.
+        ParseError: ``<source>:<line>: …`` for the first malformed line.
     """
-    values: dict[str, str] = {}
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        try:
-            key, value = _parse_line(line)
-        except ValueError as exc:
-            raise ParseError(f"{source}:{number}: {exc}", hint=_HINT, at=source) from None
-        values[key] = value
-    return values
-
-
-def _parse_line(line: str) -> tuple[str, str]:
-    export = _EXPORT.match(line)
-    if export:
-        line = line[export.end() :]
-    key_match = _KEY.match(line)
-    if key_match is None:
-        raise ValueError("expected a variable name ([A-Za-z_][A-Za-z0-9_]*)")
-    key = key_match.group()
-    rest = line[key_match.end() :].lstrip(" \t")
-    if not rest.startswith("="):
-        raise ValueError(f"expected '=' after {key}")
-    after_equals = rest[1:]
-    rest = after_equals.lstrip(" \t")
-    if rest.startswith("#") and rest != after_equals:
-        return key, ""  # "KEY= # note": an empty value and a comment
-    if rest.startswith("'"):
-        end = rest.find("'", 1)
-        if end == -1:
-            raise ValueError(f"unterminated single quote in the value of {key}")
-        _check_tail(rest[end + 1 :], key)
-        return key, rest[1:end]
-    if rest.startswith('"'):
-        value, end = _read_double_quoted(rest, key)
-        _check_tail(rest[end:], key)
-        return key, value
-    return key, _strip_inline_comment(rest)
-
-
-def _read_double_quoted(rest: str, key: str) -> tuple[str, int]:
-    out: list[str] = []
-    index = 1
-    while index < len(rest):
-        char = rest[index]
-        if char == '"':
-            return "".join(out), index + 1
-        if char == "\\" and index + 1 < len(rest):
-            nxt = rest[index + 1]
-            escaped = _DOUBLE_ESCAPES.get(nxt)
-            if escaped is not None:
-                out.append(escaped)
-                index += 2
-                continue
-        out.append(char)
-        index += 1
-    raise ValueError(f"unterminated double quote in the value of {key}")
-
-
-def _check_tail(tail: str, key: str) -> None:
-    stripped = tail.strip()
-    if stripped and not stripped.startswith("#"):
-        raise ValueError(f"unexpected text after the closing quote of {key}")
-    if stripped and tail[0] not in " \t":
-        raise ValueError(f"a comment after the value of {key} needs a space before '#'")
-
-
-def _strip_inline_comment(value: str) -> str:
-    for index, char in enumerate(value):
-        if char == "#" and index > 0 and value[index - 1] in " \t":
-            return value[:index].rstrip()
-    return value.rstrip()
+    found = read_dotenv(text, source=source)
+    if found.bad:
+        raise found.error(found.bad[0])
+    return found.values

@@ -46,7 +46,7 @@ from typing import Any
 from kiwi_mcp.kernel.core.env_config import EnvConfig
 from kiwi_mcp.kernel.core.text_templates import expand_env
 from kiwi_mcp.kernel.errors import ConfigInvalid
-from kiwi_mcp.kernel.services.env.dotenv import parse_dotenv
+from kiwi_mcp.kernel.services.env.dotenv import read_dotenv
 from kiwi_mcp.kernel.services.env.interpreters import (
     InterpreterFinder,
     StatFn,
@@ -153,7 +153,8 @@ class EnvResolver:
 
         Raises:
             ConfigInvalid: ``env_config`` is malformed, or a ``config_env`` value is not a string.
-            ParseError: a dotenv file has a malformed line (file and line number named).
+            ParseError: a dotenv file this chain asks a key of has a malformed line (file and
+                line number named).
             ExecutionFailed: the interpreter is missing and no fallback works.
             TemplateError: an ``env_config.env`` value references an unset variable without a
                 default (the message names the key).
@@ -184,7 +185,9 @@ class EnvResolver:
             text = self._read_text(path)
             if text is None:
                 continue
-            for name, value in parse_dotenv(text, source=str(path)).items():
+            dotenv = read_dotenv(text, source=str(path))
+            dotenv.check(wanted_names | secret_names)  # only a chain that asks fails on a bad line
+            for name, value in dotenv.values.items():
                 if name in secret_names:
                     found_secrets[name] = value
                     secret_sources[name] = f"dotenv:{path}"

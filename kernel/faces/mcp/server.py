@@ -73,18 +73,30 @@ def _tool(spec: ToolSpec) -> types.Tool:
 _PLAIN_JSON = json.JSONEncoder(ensure_ascii=False)
 
 
+def model_text(envelope: Mapping[str, Any]) -> str:
+    """The text block a model reads (SPEC §10): ``data`` as JSON, or ``CODE: message. hint``."""
+    if envelope.get("ok"):
+        data = envelope.get("data")
+        try:
+            return _PLAIN_JSON.encode(data)
+        except TypeError:
+            return json.dumps(data, ensure_ascii=False, default=str)
+    error = envelope.get("error") or {}
+    message = str(error.get("message", "")).rstrip(". ")
+    hint = str(error.get("hint") or "").strip()
+    return f"{error.get('code', 'INTERNAL_ERROR')}: {message}." + (f" {hint}" if hint else "")
+
+
 def _result(envelope: Mapping[str, Any]) -> types.CallToolResult:
     try:
-        # Only JSON's own types: the structured copy serializes to the same JSON as the text.
-        text = _PLAIN_JSON.encode(envelope)
+        # Only JSON's own types: the structured copy is plain JSON as it is.
+        _PLAIN_JSON.encode(envelope)
         structured = dict(envelope)
     except TypeError:
-        # Something JSON cannot hold (shown as its str): re-read the text so the
-        # structured copy is exactly the JSON the text shows.
-        text = json.dumps(envelope, ensure_ascii=False, default=str)
-        structured = json.loads(text)
+        # Something JSON cannot hold (shown as its str): re-read it as plain JSON.
+        structured = json.loads(json.dumps(envelope, ensure_ascii=False, default=str))
     return types.CallToolResult(
-        content=[types.TextContent(type="text", text=text)],
+        content=[types.TextContent(type="text", text=model_text(structured))],
         structured_content=structured,
         is_error=not envelope.get("ok", False),
     )

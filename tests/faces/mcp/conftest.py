@@ -247,6 +247,12 @@ def envelope_of(result: Any) -> dict[str, Any]:
 
     structured = result.structured_content
     assert isinstance(structured, dict)
-    assert json.loads(result.content[0].text) == structured
+    text = result.content[0].text
+    if structured["ok"]:  # SPEC §10: the text block is data as JSON, or CODE: message. hint
+        assert json.loads(text) == structured["data"]
+    else:
+        error = structured["error"]
+        assert text.startswith(f"{error['code']}: {error['message'].rstrip('. ')}.")
+        assert text.endswith(error["hint"].strip())
     assert result.is_error is (not structured["ok"])
     return structured

@@ -1,5 +1,5 @@
-"""A tool result carries the envelope twice: as text and as ``structuredContent``; both say the
-same JSON, whatever the envelope holds."""
+"""A tool result carries the envelope as ``structuredContent`` and a text block made for a model
+(SPEC §10): ``data`` as the same JSON, or ``CODE: message. hint``, whatever the envelope holds."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from kiwi_mcp.kernel.faces.mcp.server import _result
 def _wire(envelope: dict[str, Any]) -> tuple[Any, Any]:
     result = _result(envelope)
     sent = json.loads(result.model_dump_json(by_alias=True, exclude_none=True))
-    return json.loads(sent["content"][0]["text"]), sent["structuredContent"]
+    return sent["content"][0]["text"], sent["structuredContent"]
 
 
 @pytest.mark.parametrize(
@@ -28,15 +28,20 @@ def _wire(envelope: dict[str, Any]) -> tuple[Any, Any]:
     ],
     ids=["plain", "tuples", "not-json-types", "int-keys"],
 )
-def test_text_and_structured_content_are_the_same_json(data: dict[Any, Any]) -> None:
+def test_the_text_is_the_data_as_the_same_json_the_structured_copy_holds(
+    data: dict[Any, Any],
+) -> None:
     envelope = {"ok": True, "data": data, "error": None, "meta": {"chain": ["t"]}}
     text, structured = _wire(envelope)
-    assert text == structured
+    assert json.loads(text) == structured["data"]
+    assert structured["meta"] == {"chain": ["t"]}
     assert _result(envelope).is_error is False
 
 
-def test_a_failed_envelope_is_an_error_result() -> None:
-    envelope = {"ok": False, "data": None, "error": {"code": "X"}, "meta": {}}
+def test_a_failed_envelope_is_an_error_result_whose_text_says_code_message_and_hint() -> None:
+    error = {"code": "ITEM_NOT_FOUND", "message": "no tool 'x'.", "hint": "Call search first."}
+    envelope = {"ok": False, "data": None, "error": error, "meta": {}}
     assert _result(envelope).is_error is True
     text, structured = _wire(envelope)
-    assert text == structured == envelope
+    assert structured == envelope
+    assert text == "ITEM_NOT_FOUND: no tool 'x'. Call search first."

@@ -74,12 +74,23 @@ def _param_args(p: argparse.ArgumentParser) -> None:
     group.add_argument("--params-file", metavar="F", help="read params JSON from a file")
 
 
-def open_kernel(ctx: CliContext, *, as_operator: bool = False) -> Kernel:
-    """The project's kernel; by default it holds the agents' policy (SPEC §9.4)."""
+def open_kernel(ctx: CliContext, *, as_operator: bool = False, writes: bool = False) -> Kernel:
+    """The project's kernel; by default it holds the agents' policy (SPEC §9.4).
+
+    ``writes``: the command records or writes under the project; when no ``.ai/`` was found
+    (the working folder stands in for the project), say where that goes.
+    """
     from kiwi_mcp.kernel.exec.kernel import Kernel
     from kiwi_mcp.kernel.store.settings import Settings
 
-    return Kernel(Settings.from_environment(ctx.project), as_operator=as_operator)
+    settings = Settings.from_environment(ctx.project)
+    if writes and not (settings.project_root / ".ai").is_dir():
+        ctx.diag(
+            f"kiwi: note: no .ai/ folder found here or above; {settings.project_root} stands"
+            f" in for the project, and records go to {settings.project_root / '.ai'}"
+            " (run 'kiwi init' to make a project, or pass --project)"
+        )
+    return Kernel(settings, as_operator=as_operator)
 
 
 def parse_params(args: argparse.Namespace, kernel: Kernel, tool_id: str) -> dict[str, Any]:
@@ -161,7 +172,7 @@ def _run(args: argparse.Namespace, ctx: CliContext) -> int:
 
     from kiwi_mcp.kernel.ops.execute import execute
 
-    kernel = open_kernel(ctx, as_operator=args.as_operator)
+    kernel = open_kernel(ctx, as_operator=args.as_operator, writes=True)
     params = parse_params(args, kernel, args.tool_id)
     if args.as_operator:
         ctx.diag("kiwi: running as the operator: the agents' policy does not apply")

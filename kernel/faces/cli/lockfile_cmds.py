@@ -32,7 +32,7 @@ def _freeze(args: argparse.Namespace, ctx: CliContext) -> int:
     from kiwi_mcp.kernel.faces.cli.item_cmds import open_kernel
     from kiwi_mcp.kernel.ops.lockfiles import freeze
 
-    frozen = freeze(open_kernel(ctx), args.tool_id)
+    frozen = freeze(open_kernel(ctx, writes=True), args.tool_id)
     if ctx.json:
         ctx.emit_json({"ok": True, "path": str(frozen.path), "chain": list(frozen.chain)})
     else:

@@ -177,6 +177,7 @@ class KiwiServer:
                 on_get_prompt=self._get_prompt,
                 on_list_resources=self._list_resources,
                 on_read_resource=self._read_resource,
+                on_list_resource_templates=self._list_resource_templates,
                 on_set_logging_level=self._set_logging_level,
             )
 
@@ -357,6 +358,12 @@ class KiwiServer:
                 )
             )
         return types.ListResourcesResult(resources=resources)
+
+    async def _list_resource_templates(
+        self, ctx: Any, params: types.PaginatedRequestParams | None
+    ) -> types.ListResourceTemplatesResult:
+        """Answered, empty: every knowledge entry is listed as a concrete resource (SPEC §10)."""
+        return types.ListResourceTemplatesResult(resource_templates=[])
 
     async def _read_resource(
         self, ctx: Any, params: types.ReadResourceRequestParams

@@ -277,3 +277,10 @@ def test_search_reports_what_the_index_left_out_without_absolute_paths(
     ]
     assert skipped[0]["reason"]
     assert str(mcp_project.root) not in json.dumps(skipped)
+
+
+def test_resource_templates_are_answered_and_empty(mcp_project: McpProject) -> None:
+    async def body(client: Client) -> Any:
+        return await client.list_resource_templates()
+
+    assert serve(mcp_project.contexts(), body).resource_templates == []

@@ -34,23 +34,35 @@ _ITEM_ID: Final = {
     "'/'-separated (e.g. 'runtimes/python'); a bare name works when it is unique.",
 }
 
-#: What every result's ``structuredContent`` is: the result envelope of SPEC §5.5.
+#: Any JSON value, written portably (an ``anyOf`` of every type rather than ``{}``).
+_ANY_JSON: Final[Mapping[str, Any]] = {
+    "anyOf": [{"type": t} for t in ("object", "array", "string", "number", "boolean", "null")]
+}
+
+#: What every result's ``structuredContent`` is: the result envelope of SPEC §5.5, written
+#: portably for hosts' validators (``anyOf`` rather than ``type: [x, "null"]``, every
+#: property typed).
 ENVELOPE_SCHEMA: Final[Mapping[str, Any]] = {
     "type": "object",
     "properties": {
         "ok": {"type": "boolean"},
-        "data": {},
+        "data": {**_ANY_JSON, "description": "The result: any JSON value; null on failure."},
         "error": {
-            "type": ["object", "null"],
-            "properties": {
-                "code": {"type": "string"},
-                "message": {"type": "string"},
-                "hint": {"type": "string"},
-                "chain": {"type": "array", "items": {"type": "string"}},
-                "at": {"type": ["string", "null"]},
-                "details": {"type": "object"},
-            },
-            "required": ["code", "message", "hint"],
+            "anyOf": [
+                {
+                    "type": "object",
+                    "properties": {
+                        "code": {"type": "string"},
+                        "message": {"type": "string"},
+                        "hint": {"type": "string"},
+                        "chain": {"type": "array", "items": {"type": "string"}},
+                        "at": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+                        "details": {"type": "object"},
+                    },
+                    "required": ["code", "message", "hint"],
+                },
+                {"type": "null"},
+            ]
         },
         "meta": {"type": "object"},
     },

@@ -284,3 +284,30 @@ def test_resource_templates_are_answered_and_empty(mcp_project: McpProject) -> N
         return await client.list_resource_templates()
 
     assert serve(mcp_project.contexts(), body).resource_templates == []
+
+
+def test_every_listed_schema_is_portable_no_type_lists_and_every_property_typed(
+    mcp_project: McpProject,
+) -> None:
+    async def body(client: Client) -> Any:
+        return await client.list_tools()
+
+    problems: list[str] = []
+
+    def walk(schema: Any, where: str) -> None:
+        if isinstance(schema, dict):
+            if isinstance(schema.get("type"), list):
+                problems.append(f"{where}: type list {schema['type']}")
+            for name, sub in (schema.get("properties") or {}).items():
+                if not any(key in sub for key in ("type", "anyOf", "oneOf", "enum", "const")):
+                    problems.append(f"{where}.{name}: untyped")
+            for key, sub in schema.items():
+                walk(sub, f"{where}/{key}")
+        elif isinstance(schema, list):
+            for index, sub in enumerate(schema):
+                walk(sub, f"{where}[{index}]")
+
+    for tool in serve(mcp_project.contexts(), body).tools:
+        walk(tool.input_schema, f"{tool.name}.input")
+        walk(tool.output_schema, f"{tool.name}.output")
+    assert problems == []

@@ -24,6 +24,7 @@ _COMMAND_MODULES = (
     "kiwi_mcp.kernel.faces.cli.auth_cmds",
     "kiwi_mcp.kernel.faces.cli.serve_cmds",
     "kiwi_mcp.kernel.faces.cli.mcp_cmds",
+    "kiwi_mcp.kernel.faces.cli.doctor_cmds",
 )
 
 

@@ -31,6 +31,7 @@ from kiwi_mcp.kernel._version import __version__
 from kiwi_mcp.kernel.errors import KiwiError
 from kiwi_mcp.kernel.faces.mcp.contexts import ProjectContexts
 from kiwi_mcp.kernel.faces.mcp.exposed import ExposedTool
+from kiwi_mcp.kernel.faces.mcp.results import internal_error, tool_result
 from kiwi_mcp.kernel.faces.mcp.schemas import ENVELOPE_SCHEMA, TOOL_SPECS, ToolSpec, tool_spec
 
 __all__ = ["KNOWLEDGE_URI", "KiwiServer", "build_server"]
@@ -68,55 +69,6 @@ def _tool(spec: ToolSpec) -> types.Tool:
             open_world_hint=spec.open_world,
         ),
     )
-
-
-_PLAIN_JSON = json.JSONEncoder(ensure_ascii=False)
-
-
-def model_text(envelope: Mapping[str, Any]) -> str:
-    """The text block a model reads (SPEC §10): ``data`` as JSON, or ``CODE: message. hint``."""
-    if envelope.get("ok"):
-        data = envelope.get("data")
-        try:
-            return _PLAIN_JSON.encode(data)
-        except TypeError:
-            return json.dumps(data, ensure_ascii=False, default=str)
-    error = envelope.get("error") or {}
-    message = str(error.get("message", "")).rstrip(". ")
-    hint = str(error.get("hint") or "").strip()
-    return f"{error.get('code', 'INTERNAL_ERROR')}: {message}." + (f" {hint}" if hint else "")
-
-
-def _result(envelope: Mapping[str, Any]) -> types.CallToolResult:
-    try:
-        # Only JSON's own types: the structured copy is plain JSON as it is.
-        _PLAIN_JSON.encode(envelope)
-        structured = dict(envelope)
-    except TypeError:
-        # Something JSON cannot hold (shown as its str): re-read it as plain JSON.
-        structured = json.loads(json.dumps(envelope, ensure_ascii=False, default=str))
-    return types.CallToolResult(
-        content=[types.TextContent(type="text", text=model_text(structured))],
-        structured_content=structured,
-        is_error=not envelope.get("ok", False),
-    )
-
-
-def _internal_error(tool: str, exc: BaseException) -> dict[str, Any]:
-    return {
-        "ok": False,
-        "data": None,
-        "error": {
-            "code": "INTERNAL_ERROR",
-            # The type only: an exception's text may carry paths or values not meant for clients.
-            "message": f"internal error in '{tool}' ({type(exc).__name__}); "
-            "the details are in the server's log",
-            "hint": "Retry once; if it repeats, run the server with KIWI_LOG=DEBUG and report it.",
-            "chain": [],
-            "at": None,
-        },
-        "meta": {"tool": tool},
-    }
 
 
 def _describe(event: Mapping[str, Any]) -> str:
@@ -218,7 +170,7 @@ class KiwiServer:
             try:
                 args = check_arguments(spec, params.arguments)
             except KiwiError as err:
-                return _result(error_envelope(err, {"tool": spec.name}))
+                return tool_result(error_envelope(err, {"tool": spec.name}))
         token = (ctx.meta or {}).get("progress_token")
         try:
             if spec.name == "execute" and token is not None:
@@ -227,10 +179,10 @@ class KiwiServer:
                 envelope = await run_tool(self.contexts, spec.name, args)
         except Exception as exc:  # the face catches broadly; cancellation still propagates
             logger.exception("tool %r failed", params.name)
-            envelope = _internal_error(params.name, exc)
+            envelope = internal_error(params.name, exc)
         finally:
             await self.contexts.reap()
-        return _result(envelope)
+        return tool_result(envelope)
 
     async def _execute_with_progress(self, ctx: Any, args: Mapping[str, Any]) -> dict[str, Any]:
         """Run ``execute`` while a pump turns its events into progress notifications."""

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from kiwi_mcp.kernel.faces.mcp.server import _result
+from kiwi_mcp.kernel.faces.mcp.results import tool_result as _result
 
 
 def _wire(envelope: dict[str, Any]) -> tuple[Any, Any]:

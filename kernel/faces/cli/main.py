@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="<command>", parser_class=_Parser)
     for name in _COMMAND_MODULES:
         importlib.import_module(name).add_parsers(sub)
+    from kiwi_mcp.kernel.faces.cli.help_texts import fill
+
+    fill(parser)
     return parser
 
 

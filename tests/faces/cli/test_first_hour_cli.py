@@ -28,3 +28,30 @@ def test_a_writing_command_without_an_ai_folder_says_where_it_writes(
         [KIWI, "search", "hello"], cwd=bare, env=project.env, capture_output=True, text=True
     )
     assert "no .ai/ folder" not in quiet.stderr  # reading commands say nothing
+
+
+def test_every_subcommand_help_has_a_description_and_an_example() -> None:
+    import argparse
+
+    from kiwi_mcp.kernel.faces.cli.main import build_parser
+
+    missing: list[str] = []
+
+    def walk(parser: argparse.ArgumentParser, path: str) -> None:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    here = f"{path} {name}"
+                    nested = any(isinstance(a, argparse._SubParsersAction) for a in sub._actions)
+                    if not nested and not (sub.description and "example" in (sub.epilog or "")):
+                        missing.append(here)
+                    walk(sub, here)
+
+    walk(build_parser(), "kiwi")
+    assert missing == []
+
+
+def test_a_subcommand_help_shows_its_examples_through_the_real_cli(project: Project) -> None:
+    done = project.kiwi("lockfile", "prune", "--help")
+    assert done.returncode == 0
+    assert "examples: kiwi lockfile prune --older-than 30" in done.stdout

@@ -25,6 +25,7 @@ _COMMAND_MODULES = (
     "kiwi_mcp.kernel.faces.cli.serve_cmds",
     "kiwi_mcp.kernel.faces.cli.mcp_cmds",
     "kiwi_mcp.kernel.faces.cli.doctor_cmds",
+    "kiwi_mcp.kernel.faces.cli.completion_cmds",
 )
 
 

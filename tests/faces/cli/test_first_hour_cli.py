@@ -55,3 +55,31 @@ def test_a_subcommand_help_shows_its_examples_through_the_real_cli(project: Proj
     done = project.kiwi("lockfile", "prune", "--help")
     assert done.returncode == 0
     assert "examples: kiwi lockfile prune --older-than 30" in done.stdout
+
+
+def _complete_in_bash(script: str, *words: str) -> list[str]:
+    program = (
+        f"{script}\nCOMP_WORDS=({' '.join(repr(w) for w in words)}); "
+        f"COMP_CWORD={len(words) - 1}; _kiwi_complete; printf '%s\\n' \"${{COMPREPLY[@]}}\""
+    )
+    done = subprocess.run(["bash", "-c", program], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()
+
+
+def test_bash_completion_completes_commands_subcommands_and_options(project: Project) -> None:
+    done = project.kiwi("completion", "bash")
+    assert done.returncode == 0
+    assert _complete_in_bash(done.stdout, "kiwi", "lockf") == ["lockfile"]
+    assert _complete_in_bash(done.stdout, "kiwi", "lockfile", "pr") == ["prune"]
+    assert "--as-operator" in _complete_in_bash(done.stdout, "kiwi", "run", "--")
+    assert set(_complete_in_bash(done.stdout, "kiwi", "mcp", "")) == {"config", "--help"}
+
+
+def test_zsh_and_fish_scripts_name_every_command(project: Project) -> None:
+    zsh = project.kiwi("completion", "zsh").stdout
+    fish = project.kiwi("completion", "fish").stdout
+    assert zsh.startswith("autoload -U +X bashcompinit && bashcompinit\n")
+    for command in ("run", "sign", "doctor", "lockfile", "completion"):
+        assert f"-a {command}" in fish
+        assert f'"{command}")' in zsh

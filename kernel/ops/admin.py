@@ -29,6 +29,8 @@ __all__ = [
     "PublicKey",
     "TrustedSigner",
     "audit_folder",
+    "audit_follow",
+    "audit_line",
     "audit_tail",
     "audit_verify",
     "auth_logout",
@@ -176,6 +178,35 @@ def audit_tail(
     from kiwi_mcp.kernel.trust.audit.log import AuditLog
 
     return AuditLog(folder, clock).tail(n)
+
+
+def audit_line(record: dict[str, Any]) -> str:
+    """One human line per record (SPEC §9.5): ``07:21:19 tool web/fetch ok 143ms``."""
+    if "invalid" in record:
+        return f"-------- damaged line: {str(record['invalid'])[:80]}"
+    ts = str(record.get("ts", ""))
+    clock = ts[11:19] if len(ts) >= 19 else ts or "--:--:--"
+    item = str(record.get("item", "?"))
+    kind, _, name = item.partition(":") if ":" in item else ("tool", "", item)
+    if record.get("decision") == "signal":
+        kind, name = "signal", str(record.get("reason", ""))
+    outcome = str(record.get("outcome", "?"))
+    if record.get("decision") == "deny":
+        outcome = f"denied {record.get('reason') or ''}".strip()
+    ms = record.get("duration_ms")
+    took = f" {round(ms)}ms" if isinstance(ms, int | float) else ""
+    who = " (as operator)" if record.get("as_operator") else ""
+    return f"{clock} {kind} {name} {outcome}{took}{who}"
+
+
+def audit_follow(
+    folder: Path, after_seq: int, clock: Callable[[], float] = time.time
+) -> list[dict[str, Any]]:
+    """Records newer than ``after_seq``, oldest first (what ``audit tail -f`` polls for)."""
+    from kiwi_mcp.kernel.trust.audit.log import AuditLog
+
+    newest = AuditLog(folder, clock).tail(200)
+    return [r for r in newest if isinstance(r.get("seq"), int) and r["seq"] > after_seq]
 
 
 # --- credentials ----------------------------------------------------------------------------

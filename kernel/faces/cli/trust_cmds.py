@@ -44,6 +44,9 @@ def add_parsers(sub: Any) -> None:
     audit_sub.add_parser("verify", help="check the hash chain").set_defaults(func=_audit_verify)
     tail = audit_sub.add_parser("tail", help="show the last records")
     tail.add_argument("-n", type=_positive_int, default=10, help="how many (default 10)")
+    tail.add_argument(
+        "-f", dest="follow", action="store_true", help="keep printing new records (Ctrl-C stops)"
+    )
     tail.set_defaults(func=_audit_tail)
 
 
@@ -185,14 +188,32 @@ def _audit_verify(args: argparse.Namespace, ctx: CliContext) -> int:
 def _audit_tail(args: argparse.Namespace, ctx: CliContext) -> int:
     import json
 
-    from kiwi_mcp.kernel.ops.admin import audit_folder, audit_tail
+    from kiwi_mcp.kernel.ops.admin import audit_folder, audit_line, audit_tail
 
-    records = audit_tail(audit_folder(ctx.project), args.n)
-    if ctx.json:
+    folder = audit_folder(ctx.project)
+    records = audit_tail(folder, args.n)
+    if ctx.json and not args.follow:
         ctx.emit_json({"records": records})
         return EXIT_OK
-    if not records:
+    if not records and not args.follow:
         ctx.out("The audit log is empty.")
     for record in records:
-        ctx.out(json.dumps(record, ensure_ascii=False, sort_keys=True))
+        ctx.out(json.dumps(record, ensure_ascii=False) if ctx.json else audit_line(record))
+    if args.follow:
+        _follow(ctx, folder, max((r.get("seq", 0) for r in records), default=0))
     return EXIT_OK
+
+
+def _follow(ctx: CliContext, folder: Path, seq: int) -> None:
+    """Print each new record as it lands (JSON Lines under --json) until interrupted."""
+    import json
+    import time
+
+    from kiwi_mcp.kernel.ops.admin import audit_follow, audit_line
+
+    while True:
+        for record in audit_follow(folder, seq):
+            ctx.out(json.dumps(record, ensure_ascii=False) if ctx.json else audit_line(record))
+            seq = max(seq, int(record["seq"]))
+        ctx.stdout.flush()
+        time.sleep(0.25)

@@ -113,3 +113,41 @@ def test_stdio_serve_on_a_terminal_says_it_waits_for_an_mcp_client(project: Proj
         timeout=60,
     )
     assert b"waiting" not in piped.stderr
+
+
+def test_audit_tail_prints_one_human_line_per_record_and_follows_new_ones(
+    project: Project,
+) -> None:
+    project.write_tool("hello.py", HELLO)
+    project.sign()
+    assert project.kiwi("run", "hello").returncode == 0
+    shown = project.kiwi("audit", "tail", "-n", "1").stdout.strip()
+    clock, kind, item, outcome, took = shown.split(" ")
+    assert len(clock) == 8 and clock[2] == clock[5] == ":"
+    assert (kind, item, outcome) == ("tool", "hello", "ok") and took.endswith("ms")
+    follower = subprocess.Popen(
+        [KIWI, "--project", str(project.root), "audit", "tail", "-n", "1", "-f"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=project.env,
+        text=True,
+    )
+    try:
+        assert follower.stdout is not None
+        assert _line(follower).split(" ")[1:3] == ["tool", "hello"]  # the last one
+        assert project.kiwi("run", "nope").returncode == 1
+        followed = _line(follower).strip()  # waits until the new record lands
+        assert followed.split(" ")[1:4] == ["tool", "nope", "ITEM_NOT_FOUND"]
+    finally:
+        follower.kill()
+        follower.wait(timeout=30)
+
+
+def _line(process: subprocess.Popen[str]) -> str:
+    """The next stdout line, with a hang guard (not a timing assertion)."""
+    import select
+
+    assert process.stdout is not None
+    ready, _, _ = select.select([process.stdout], [], [], 60)
+    assert ready, "no line within 60 s"
+    return process.stdout.readline()

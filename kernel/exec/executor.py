@@ -26,7 +26,7 @@ from kiwi_mcp.kernel.trust.capabilities import CapabilitySet
 if TYPE_CHECKING:
     from kiwi_mcp.primitives.http_client import HttpClient
 
-__all__ = ["EventHook", "Executes", "execute"]
+__all__ = ["EventHook", "Executes", "execute", "record_call"]
 
 EventHook = Callable[[dict[str, Any]], None]
 
@@ -135,23 +135,44 @@ def _audit(
     tool_id: str,
     params: Mapping[str, Any],
     plan: Plan | None,
-    envelope: Mapping[str, Any],
+    envelope: dict[str, Any],
     thread_id: str | None,
 ) -> None:
-    """One audit line; a log that fails now (it passed ``require_writable`` a moment ago)
-    is reported on the envelope and the server's log, never raised past the result."""
-    record = call_record(
-        session=kernel.session,
-        thread=thread_id,
+    record_call(
+        kernel,
         item=tool_id,
         params=params,
         caps_used=list(plan.caps_used) if plan else [],
+        envelope=envelope,
+        thread_id=thread_id,
+    )
+
+
+def record_call(
+    kernel: Executes,
+    *,
+    item: str,
+    params: Mapping[str, Any],
+    caps_used: list[str],
+    envelope: dict[str, Any],
+    thread_id: str | None = None,
+) -> None:
+    """The one audit line and the one ``kiwi.call`` log line of a call (tools here, inline
+    directives and knowledge in ``ops/execute.py``). A log that fails now (it passed
+    ``require_writable`` a moment ago) is reported on the envelope and the server's log,
+    never raised past the result."""
+    record = call_record(
+        session=kernel.session,
+        thread=thread_id,
+        item=item,
+        params=params,
+        caps_used=caps_used,
         envelope=envelope,
         as_operator=kernel.as_operator,
     )
     calls.info(
         "%s %s %s %sms",
-        tool_id,
+        item,
         " > ".join(record["chain"]) or "-",
         record["outcome"],
         record["duration_ms"],
@@ -161,7 +182,7 @@ def _audit(
     except OSError as err:
         if (envelope.get("error") or {}).get("code") == "AUDIT_UNAVAILABLE":
             return  # the refusal itself: nothing could be recorded, and nothing ran
-        logger.error("audit record of %s not written: %s", tool_id, err.strerror or err)
+        logger.error("audit record of %s not written: %s", item, err.strerror or err)
         meta = envelope.get("meta")
         if isinstance(meta, dict):
             meta.setdefault("warnings", []).append(

@@ -8,7 +8,6 @@ the thread runtime, which a later release adds: it is ``NOT_AVAILABLE`` for ever
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, cast
@@ -71,8 +70,8 @@ def _execute_inline(
     links, with one audit line; never raises ``KiwiError``."""
     from kiwi_mcp.kernel.core.directives import directive_data, knowledge_data
     from kiwi_mcp.kernel.core.items import Directive, Knowledge
+    from kiwi_mcp.kernel.exec.executor import record_call
     from kiwi_mcp.kernel.ops.load import load_verified
-    from kiwi_mcp.kernel.trust.audit.log import call_record
 
     started = time.perf_counter()
     meta: dict[str, Any] = {"chain": [], "primitive": None}
@@ -96,23 +95,7 @@ def _execute_inline(
         envelope = error_envelope(err, meta)
     meta["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
     envelope["meta"] = meta
-    record = call_record(
-        session=kernel.session,
-        thread=None,
-        item=f"{kind}:{item_id}",
-        params=parameters,
-        caps_used=[],
-        envelope=envelope,
-        as_operator=kernel.as_operator,
+    record_call(
+        kernel, item=f"{kind}:{item_id}", params=parameters, caps_used=[], envelope=envelope
     )
-    logging.getLogger("kiwi.call").info(
-        "%s:%s - %s %sms", kind, item_id, record["outcome"], record["duration_ms"]
-    )
-    try:
-        kernel.audit.append(record)
-    except OSError as err:
-        if envelope["ok"]:  # it passed require_writable a moment ago: say so, keep the data
-            meta.setdefault("warnings", []).append(
-                f"the audit record of this call could not be written ({err.strerror or err})"
-            )
     return envelope

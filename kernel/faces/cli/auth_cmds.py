@@ -1,7 +1,8 @@
 """``kiwi auth signin | logout | status`` (SPEC §8.2, §11).
 
-Tokens are read from stdin only — never from arguments, where they would land in shell
-history and ``ps`` output — and no command ever prints one.
+Tokens are read from stdin, or on a terminal typed at a prompt that does not echo them —
+never from arguments, where they would land in shell history and ``ps`` output — and no
+command ever prints one.
 """
 
 from __future__ import annotations
@@ -27,10 +28,11 @@ def add_parsers(sub: Any) -> None:
 
     signin = commands.add_parser(
         "signin",
-        help="store a token for a service (read from stdin)",
-        description="Store a credential. Tokens are read from stdin, never from arguments: "
-        "with both --token-stdin and --refresh-token-stdin the first line is the access "
-        "token and the second the refresh token.",
+        help="store a token for a service (typed at a hidden prompt, or read from stdin)",
+        description="Store a credential. Tokens are never taken from arguments: on a terminal "
+        "without --token-stdin, kiwi asks for the token and does not echo it; otherwise they "
+        "are read from stdin, and with both --token-stdin and --refresh-token-stdin the first "
+        "line is the access token and the second the refresh token.",
     )
     signin.add_argument("service", help="service name, e.g. anthropic")
     signin.add_argument("--token-stdin", action="store_true", help="read the access token")
@@ -66,29 +68,35 @@ def _signin(args: argparse.Namespace, ctx: CliContext) -> int:
     from kiwi_mcp.kernel.errors import UsageError
     from kiwi_mcp.kernel.ops.admin import auth_signin
 
-    if not args.token_stdin and not args.refresh_token_stdin:
+    prompted = not args.token_stdin and not args.refresh_token_stdin
+    if prompted and not _stdin_is_terminal():
         raise UsageError(
             "no token given",
-            hint=f"Pipe the token in: 'kiwi auth signin {args.service} --token-stdin' "
-            "(tokens are never taken from arguments).",
+            hint=f"Pipe the token in: 'kiwi auth signin {args.service} --token-stdin', or run "
+            "it in a terminal to type it (tokens are never taken from arguments).",
         )
     if args.refresh_token_stdin and not args.token_url:
         raise UsageError(
             "a refresh token needs the token endpoint",
             hint="Add --token-url URL (and --client-id ID if the provider wants one).",
         )
-    wanted = int(args.token_stdin) + int(args.refresh_token_stdin)
-    lines = _read_lines(wanted)
     if args.expires_in is not None and args.expires_in <= 0:
         raise UsageError("--expires-in must be positive", hint="Give the lifetime in seconds.")
+    refresh: str | None = None
+    if prompted:
+        access = _prompt_token(args.service)
+    else:
+        lines = _read_lines(int(args.token_stdin) + int(args.refresh_token_stdin))
+        access = lines[0] if args.token_stdin else ""
+        refresh = lines[-1] if args.refresh_token_stdin else None
     scopes = tuple(s.strip() for s in (args.scopes or "").split(",") if s.strip())
     user_space, backend = _where()
     stored = auth_signin(
         user_space,
         backend,
         args.service,
-        access_token=lines[0] if args.token_stdin else "",
-        refresh_token=lines[-1] if args.refresh_token_stdin else None,
+        access_token=access,
+        refresh_token=refresh,
         expires_in=args.expires_in,
         scopes=scopes,
         token_url=args.token_url,
@@ -134,6 +142,46 @@ def _label(backend: AuthBackendInfo) -> str:
     if backend.is_file:
         return f"the file store {backend.path} (KIWI_AUTH_BACKEND=file)"
     return f"the OS keyring, {backend.name}"
+
+
+def _stdin_is_terminal() -> bool:
+    try:
+        return sys.stdin is not None and sys.stdin.isatty()
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+def _prompt_token(service: str) -> str:
+    """The token typed at the terminal, not echoed (``getpass``: the controlling terminal,
+    else stdin, with echo turned off either way).
+
+    Raises:
+        UsageError: nothing was typed, or the terminal cannot stop echoing.
+    """
+    import getpass
+    import warnings
+
+    from kiwi_mcp.kernel.errors import UsageError
+
+    with warnings.catch_warnings():
+        # getpass falls back to an echoing read with only a warning; a token must not show
+        warnings.simplefilter("error", getpass.GetPassWarning)
+        try:
+            value = getpass.getpass(f"Token for {service} (typing is hidden): ").strip()
+        except EOFError:
+            value = ""
+        except getpass.GetPassWarning:
+            raise UsageError(
+                "this terminal cannot hide what is typed",
+                hint=f"Pipe the token in: 'kiwi auth signin {service} --token-stdin'.",
+            ) from None
+    if not value:
+        raise UsageError(
+            "no token entered",
+            hint="Paste the token at the prompt and press Enter, or pipe it in: "
+            f"'kiwi auth signin {service} --token-stdin'.",
+        )
+    return value
 
 
 def _read_lines(count: int) -> list[str]:

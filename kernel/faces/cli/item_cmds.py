@@ -170,22 +170,42 @@ def _print_envelope(ctx: CliContext, envelope: dict[str, Any]) -> int:
 def _run(args: argparse.Namespace, ctx: CliContext) -> int:
     import asyncio
 
+    from kiwi_mcp.kernel.faces.cli.live import live_view
     from kiwi_mcp.kernel.ops.execute import execute
 
     kernel = open_kernel(ctx, as_operator=args.as_operator, writes=True)
     params = parse_params(args, kernel, args.tool_id)
     if args.as_operator:
         ctx.diag("kiwi: running as the operator: the agents' policy does not apply")
+    # on a terminal, the tool's streamed lines and a spinner on stderr; piped, nothing extra
+    live = None if args.dry_run else live_view(ctx.stderr, label=f"running {args.tool_id}")
 
     async def go() -> dict[str, Any]:
+        spinner = asyncio.create_task(live.spin()) if live is not None else None
         try:
             return await execute(
-                kernel, "tool", args.tool_id, params, dry_run=args.dry_run, locked=args.locked
+                kernel,
+                "tool",
+                args.tool_id,
+                params,
+                dry_run=args.dry_run,
+                locked=args.locked,
+                on_event=live.on_event if live is not None else None,
             )
         finally:
+            if spinner is not None:
+                spinner.cancel()
             await kernel.aclose()
 
-    return _print_envelope(ctx, asyncio.run(go()))
+    try:
+        envelope = asyncio.run(go())
+    except BaseException:  # Ctrl-C included: the terminal is left tidy, the lines kept
+        if live is not None:
+            live.close(keep_lines=True)
+        raise
+    if live is not None:  # erased before the result is printed; kept after a failure
+        live.close(keep_lines=not envelope["ok"])
+    return _print_envelope(ctx, envelope)
 
 
 def _resolve(args: argparse.Namespace, ctx: CliContext) -> int:

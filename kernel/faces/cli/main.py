@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from kiwi_mcp.kernel._version import __version__
 from kiwi_mcp.kernel.faces.cli.base import EXIT_FAILED, EXIT_USAGE, CliContext
 
-__all__ = ["build_parser", "main", "serve_main"]
+__all__ = ["build_parser", "main", "platform_problem", "serve_main"]
 
 _COMMAND_MODULES = (
     "kiwi_mcp.kernel.faces.cli.item_cmds",
@@ -29,11 +29,29 @@ _COMMAND_MODULES = (
 )
 
 
+class _UsageExit(SystemExit):
+    """An argument the parser refused; ``main`` prints it (as JSON too under ``--json``)."""
+
+    def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
+        super().__init__(EXIT_USAGE)
+        self.parser = parser
+        self.message = message
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.print_usage(sys.stderr)
-        print(f"kiwi: error: {message}\n  hint: run '{self.prog} --help'", file=sys.stderr)
-        raise SystemExit(EXIT_USAGE)
+        # raised, not printed: whether --json was given is main's to know, not this parser's
+        raise _UsageExit(self, message)
+
+
+def platform_problem(os_name: str) -> str | None:
+    """Why ``kiwi`` cannot run where ``os.name`` is ``os_name``, or ``None`` (POSIX)."""
+    if os_name == "posix":
+        return None
+    return (
+        f"this platform is not supported (os.name is {os_name!r}): kiwi runs on POSIX systems"
+        " only, as its process groups, file modes and signals are POSIX ones"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -117,36 +135,63 @@ def _hoist_globals(argv: list[str]) -> list[str]:
     return front + rest
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run one ``kiwi`` command; returns the exit code (0 ok, 1 failed, 2 usage)."""
+def _usage_error(
+    as_json: bool, message: str, hint: str, parser: argparse.ArgumentParser | None = None
+) -> int:
+    """Print a usage error (stderr; under ``--json`` also one JSON document on stdout)."""
+    if as_json:
+        from kiwi_mcp.kernel.errors import UsageError
+
+        hint_sentence = hint[:1].upper() + hint[1:] + ("" if hint.endswith(".") else ".")
+        error = UsageError(message, hint=hint_sentence)
+        CliContext(project=None, json=True).emit_json({"ok": False, "error": error.to_dict()})
+    if parser is not None:
+        parser.print_usage(sys.stderr)
+    print(f"kiwi: error: {message}\n  hint: {hint}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def main(argv: Sequence[str] | None = None, *, os_name: str | None = None) -> int:
+    """Run one ``kiwi`` command; returns the exit code (0 ok, 1 failed, 2 usage).
+
+    ``os_name`` stands for ``os.name``: a platform other than POSIX is refused at once.
+    """
+    hoisted = _hoist_globals(list(sys.argv[1:] if argv is None else argv))
+    wants_json = "--json" in hoisted[: hoisted.index("--") if "--" in hoisted else None]
+    unsupported = platform_problem(os.name if os_name is None else os_name)
+    if unsupported is not None:
+        return _usage_error(wants_json, unsupported, "run kiwi on Linux or macOS (or in WSL)")
     parser = build_parser()
-    args = parser.parse_args(_hoist_globals(list(sys.argv[1:] if argv is None else argv)))
+    try:
+        args = parser.parse_args(hoisted)
+    except _UsageExit as refused:
+        hint = f"run '{refused.parser.prog} --help'"
+        return _usage_error(wants_json, refused.message, hint, refused.parser)
     if not getattr(args, "func", None):
+        if args.json:
+            return _usage_error(True, "no command given", "run 'kiwi --help'")
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     problem = _configure_logging(getattr(args, "log_file", None))
     if problem is not None:
-        print(f"kiwi: error: {problem}\n  hint: fix or unset the variable", file=sys.stderr)
-        return EXIT_USAGE
+        return _usage_error(args.json, problem, "fix or unset the variable")
     from pathlib import Path
 
     projects = tuple(Path(p) for p in args.project or ())
     for project in projects:
         if not project.expanduser().is_dir():
-            print(
-                f"kiwi: error: --project {project}: no such folder\n"
-                "  hint: pass an existing project folder (the one holding .ai/), or run"
+            return _usage_error(
+                args.json,
+                f"--project {project}: no such folder",
+                "pass an existing project folder (the one holding .ai/), or run"
                 " 'kiwi init' in a new folder",
-                file=sys.stderr,
             )
-            return EXIT_USAGE
     if len(projects) > 1 and args.command != "serve":
-        print(
-            f"kiwi: error: --project given {len(projects)} times; only 'kiwi serve' serves"
-            " several projects\n  hint: name one project",
-            file=sys.stderr,
+        return _usage_error(
+            args.json,
+            f"--project given {len(projects)} times; only 'kiwi serve' serves several projects",
+            "name one project",
         )
-        return EXIT_USAGE
     ctx = CliContext(project=projects[0] if projects else None, projects=projects, json=args.json)
     try:
         code: int = args.func(args, ctx)

@@ -9,6 +9,8 @@ from typing import Any
 
 import mcp_types as types
 
+from kiwi_mcp.kernel.faces.mcp.hints import for_mcp
+
 __all__ = ["internal_error", "model_text", "tool_result"]
 
 _PLAIN_JSON = json.JSONEncoder(ensure_ascii=False)
@@ -36,6 +38,10 @@ def tool_result(envelope: Mapping[str, Any]) -> types.CallToolResult:
     except TypeError:
         # Something JSON cannot hold (shown as its str): re-read it as plain JSON.
         structured = json.loads(json.dumps(envelope, ensure_ascii=False, default=str))
+    error = structured.get("error")
+    if isinstance(error, Mapping) and error.get("hint"):
+        # The kernel's hints name CLI commands; the model is told the MCP call, or who to ask.
+        structured["error"] = {**error, "hint": for_mcp(str(error["hint"]))}
     return types.CallToolResult(
         content=[types.TextContent(type="text", text=model_text(structured))],
         structured_content=structured,
@@ -52,7 +58,8 @@ def internal_error(tool: str, exc: BaseException) -> dict[str, Any]:
             # The type only: an exception's text may carry paths or values not meant for clients.
             "message": f"internal error in '{tool}' ({type(exc).__name__}); "
             "the details are in the server's log",
-            "hint": "Retry once; if it repeats, run the server with KIWI_LOG=DEBUG and report it.",
+            "hint": "Retry once; if it repeats, ask the operator to run the server with "
+            "KIWI_LOG=DEBUG and report it.",
             "chain": [],
             "at": None,
         },

@@ -34,6 +34,15 @@ traceback. Where a builtin fits, the class is that builtin too::
     │   ├── ExecutionTimeout     TIMEOUT               TimeoutError
     │   ├── HttpError            HTTP_ERROR
     │   └── Cancelled            CANCELLED
+    ├── LlmError                 (SPEC §12.3: a provider's failure, typed)
+    │   ├── LlmRateLimited       LLM_RATE_LIMITED
+    │   ├── LlmOverloaded        LLM_OVERLOADED
+    │   ├── LlmQuotaExhausted    LLM_QUOTA_EXHAUSTED
+    │   ├── LlmAuth              LLM_AUTH
+    │   ├── LlmInvalidRequest    LLM_INVALID_REQUEST
+    │   ├── LlmIncomplete        LLM_INCOMPLETE
+    │   ├── LlmFailed            LLM_ERROR
+    │   └── PriceUnknown         PRICE_UNKNOWN
     ├── PermissionDenied         PERMISSION_DENIED     PermissionError
     ├── UsageError               USAGE_ERROR           ValueError
     ├── NotAvailable             NOT_AVAILABLE
@@ -74,12 +83,21 @@ __all__ = [
     "KeyMissing",
     "KeyUnsafe",
     "KiwiError",
+    "LlmAuth",
+    "LlmError",
+    "LlmFailed",
+    "LlmIncomplete",
+    "LlmInvalidRequest",
+    "LlmOverloaded",
+    "LlmQuotaExhausted",
+    "LlmRateLimited",
     "LockfileError",
     "LockfileMismatch",
     "NotAvailable",
     "ParamsInvalid",
     "ParseError",
     "PermissionDenied",
+    "PriceUnknown",
     "ResolveError",
     "RunError",
     "SignatureMissing",
@@ -332,6 +350,53 @@ class HttpError(RunError):
 class Cancelled(RunError):
     code = "CANCELLED"
     default_hint = "The caller went away before the call finished; run it again if still wanted."
+
+
+# --- LlmError (details: provider_type, provider_code, request_id, retry_after_s, reset_at) ---
+
+
+class LlmError(RunError):
+    """A provider refused or failed an LLM call; ``details`` say what it answered."""
+
+
+class LlmRateLimited(LlmError):
+    code = "LLM_RATE_LIMITED"
+    default_hint = "Wait until error.details.reset_at (or a minute), then call again."
+
+
+class LlmOverloaded(LlmError):
+    code = "LLM_OVERLOADED"
+    default_hint = "The provider is overloaded for everyone; call again later or use another tier."
+
+
+class LlmQuotaExhausted(LlmError):
+    code = "LLM_QUOTA_EXHAUSTED"
+    default_hint = "The account is out of credit or quota; the operator must top it up."
+
+
+class LlmAuth(LlmError):
+    code = "LLM_AUTH"
+    default_hint = "The provider refused the key; sign in again: 'kiwi auth signin <service>'."
+
+
+class LlmInvalidRequest(LlmError):
+    code = "LLM_INVALID_REQUEST"
+    default_hint = "See error.details.provider_message for what the provider rejected."
+
+
+class LlmIncomplete(LlmError):
+    code = "LLM_INCOMPLETE"
+    default_hint = "The stream ended before its last event, on every attempt; call again."
+
+
+class LlmFailed(LlmError):
+    code = "LLM_ERROR"
+    default_hint = "See error.details for the provider's answer."
+
+
+class PriceUnknown(LlmError):
+    code = "PRICE_UNKNOWN"
+    default_hint = "Add the model's pricing to the provider's 'models:', or drop the budget."
 
 
 # --- at the top -------------------------------------------------------------------------

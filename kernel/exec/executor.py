@@ -99,6 +99,16 @@ async def execute(
         meta["lockfile"] = plan.lockfile.status
         if dry_run:
             data: Any = {"dry_run": True, "params": plan.params, "config": plan.config}
+        elif plan.llm is not None:
+            from kiwi_mcp.kernel.exec.llm_call import run_llm
+
+            data, meta["http"], meta["llm"] = await run_llm(
+                plan.llm,
+                plan.config,
+                client=kernel.http,
+                project_path=kernel.project_root,
+                on_event=on_event,
+            )
         elif plan.chain.primitive == "primitives/subprocess":
             data, meta["process"] = await run_subprocess(
                 plan.config, env=plan.env, params=plan.params, on_event=on_event

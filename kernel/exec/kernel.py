@@ -248,6 +248,18 @@ class Kernel:
         async with self.guard:
             prepared = self.prepare(tool_id, locked=locked)
             try:
+                if prepared.chain.asked.tool_type == "llm_runtime":
+                    from kiwi_mcp.kernel.exec.llm_route import plan_routed
+
+                    return await plan_routed(
+                        self,
+                        prepared,
+                        params,
+                        caps or self.caps,
+                        thread_id=thread_id,
+                        locked=locked,
+                        fetch_auth=fetch_auth,
+                    )
                 return await finish(
                     self,
                     prepared,

@@ -26,6 +26,7 @@ from kiwi_mcp.kernel.services.lockfiles.policy import LockCheck
 from kiwi_mcp.kernel.trust.capabilities import CapabilitySet
 
 if TYPE_CHECKING:
+    from kiwi_mcp.kernel.core.llm.call import LlmCall
     from kiwi_mcp.kernel.services.env.resolver import ResolvedEnv
 
 __all__ = ["Plan", "Prepared", "finish", "prepare"]
@@ -43,6 +44,8 @@ class Plan:
     caps_used: tuple[str, ...]
     warnings: tuple[str, ...]
     lockfile: LockCheck
+    #: an LLM call (a chain through an ``llm_protocol``): ``config`` is its HTTP request
+    llm: LlmCall | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -176,6 +179,11 @@ async def finish(
         header = str(auth.get("header", "Authorization"))
         scheme = str(auth.get("scheme", "Bearer"))
         config.setdefault("headers", {})[header] = f"{scheme} {token}" if scheme else token
+    llm: LlmCall | None = None
+    if any(tool.tool_type == "llm_protocol" for tool in tools):
+        from kiwi_mcp.kernel.core.llm.call import plan_call
+
+        llm, config = plan_call(config, checked, provider=asked.id)
     env = dict(resolved.env)
     for name in declared:
         if name in secrets and chain.primitive == "primitives/subprocess":
@@ -195,4 +203,5 @@ async def finish(
         caps_used=tuple(dict.fromkeys([*required, *effect_caps])),
         warnings=prepared.warnings,
         lockfile=prepared.lock,
+        llm=llm,
     )

@@ -78,6 +78,7 @@ class LiveView:
         self._count = 0
         self._pending = False
         self._closed = False
+        self._open_text = False  # the last line is an LLM text still being written
         encoding = (getattr(stream, "encoding", None) or "").lower().replace("-", "")
         self._frames = _UNICODE_FRAMES if encoding == "utf8" else _ASCII_FRAMES
         self._dot = " · " if encoding == "utf8" else " - "
@@ -89,9 +90,13 @@ class LiveView:
             return
         try:
             first = self._count == 0
-            for line in _event_text(event).split("\n"):
-                self._lines.append(line)
-                self._count += 1
+            name = str(event.get("event", ""))
+            if name.startswith("llm."):
+                self._llm(name, event.get("data"))
+            else:
+                for line in _event_text(event).split("\n"):
+                    self._add_line(line)
+                self._open_text = False
             now = self._clock()
             if first or self._last_draw is None or now - self._last_draw >= self._min_interval:
                 self._draw(now)
@@ -99,6 +104,37 @@ class LiveView:
                 self._pending = True
         except Exception:  # a view must never stop the run it shows
             self._closed = True
+
+    def _add_line(self, line: str) -> None:
+        self._lines.append(line)
+        self._count += 1
+
+    def _llm(self, name: str, data: Any) -> None:
+        """An LLM call's canonical event (SPEC §12.3): its text as it is written, one line
+        per tool call it starts, a note when an attempt is discarded; nothing for the rest."""
+        data = data if isinstance(data, Mapping) else {}
+        if name in ("llm.text_delta", "llm.thinking_delta"):
+            pieces = str(data.get("text", "")).split("\n")
+            if self._open_text and self._lines:
+                self._lines[-1] += pieces[0]
+            else:
+                self._add_line(pieces[0])
+            for piece in pieces[1:]:
+                self._add_line(piece)
+            self._open_text = True
+            return
+        note = None
+        if name == "llm.block_start" and data.get("kind") == "tool_call":
+            note = f"-> tool call {data.get('name')}"
+        elif name == "llm.discarded":
+            note = (
+                f"(attempt {data.get('attempt')} failed; its {data.get('events')} events are void)"
+            )
+        elif name == "llm.block_start":
+            self._open_text = False
+        if note is not None:
+            self._add_line(note)
+            self._open_text = False
 
     def tick(self) -> None:
         """Advance the spinner (after ``delay``) and draw lines that were held back."""

@@ -14,24 +14,33 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from kiwi_mcp.kernel.core.chain import Chain
 from kiwi_mcp.kernel.core.llm.tiers import merge_llm_config, route
 from kiwi_mcp.kernel.core.yaml_read import load_yaml_mapping
 from kiwi_mcp.kernel.exec.gate import require
 from kiwi_mcp.kernel.exec.plan import Plan, Prepared, finish
+from kiwi_mcp.kernel.exec.sources import PlanSources
+from kiwi_mcp.kernel.store.files import FileCache
 from kiwi_mcp.kernel.trust.capabilities import CapabilitySet
 
-if TYPE_CHECKING:
-    from kiwi_mcp.kernel.exec.kernel import Kernel
+
+
+class Routes(PlanSources, Protocol):
+    """What routing needs of its kernel (``exec/kernel.py``'s ``Kernel``)."""
+
+    @property
+    def files(self) -> FileCache: ...
+
+    def prepare(self, tool_id: str, *, locked: bool = False) -> Prepared: ...
 
 __all__ = ["LLM_CONFIG", "llm_settings", "plan_routed"]
 
 LLM_CONFIG = Path("config") / "llm.yaml"
 
 
-def llm_settings(kernel: Kernel, base: Mapping[str, Any]) -> dict[str, Any]:
+def llm_settings(kernel: Routes, base: Mapping[str, Any]) -> dict[str, Any]:
     """The runtime's tiers and defaults with the user's, then the project's, ``llm.yaml``."""
     overrides: list[tuple[str, Any]] = []
     for label, root in (("user", kernel.user_space), ("project", kernel.project_root / ".ai")):
@@ -43,7 +52,7 @@ def llm_settings(kernel: Kernel, base: Mapping[str, Any]) -> dict[str, Any]:
 
 
 async def plan_routed(
-    kernel: Kernel,
+    kernel: Routes,
     runtime: Prepared,
     params: Mapping[str, Any],
     caps: CapabilitySet,

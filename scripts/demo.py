@@ -4,7 +4,10 @@ Runs the installed ``kiwi`` CLI (the one next to this interpreter) against a fre
 and user space in a temp folder: ``kiwi init`` (keys + a signed example tool), a Python tool
 through ``runtimes/python``, a YAML HTTP tool against a loopback server (params templated
 into query, headers and JSON body), a bash tool, ``kiwi resolve``, a lockfile freeze and a
-``--locked`` run, a tampered file refused, and the audit chain verified.
+``--locked`` run, a tampered file refused, and the audit chain verified. Then the LLM runtime
+against the bundled fake provider (``tests/support/fake_llm``: real HTTP and SSE on loopback,
+Anthropic's wire format): a directive's process sent through ``llm/runtime``, streamed and
+priced, and a turn that calls a tool.
 """
 
 from __future__ import annotations
@@ -19,6 +22,27 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 KIWI = str(Path(sys.executable).with_name("kiwi"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the fake lives in tests/support
+
+DIRECTIVE = """\
+# Summarise
+
+```xml
+<directive name="summarise" version="1.0.0">
+  <metadata><description>Summarise a text in one line</description></metadata>
+  <inputs><input name="text" type="string" required="true">What to summarise</input></inputs>
+</directive>
+```
+
+Summarise in one line: ${inputs.text}
+"""
+
+REAL_PROVIDER = """
+To call Claude for real instead of the fake:
+  kiwi auth signin anthropic            # paste the API key (typing is hidden)
+  kiwi run llm/runtime -p tier=fast -p prompt="Say hi"
+Tiers and defaults are yours to change in .ai/config/llm.yaml (tiers: {fast: {provider, model}}).
+"""
 
 WEATHER = """\
 version: "1.0.0"
@@ -157,9 +181,64 @@ def main() -> int:
             expect=1,
         )
         step("the audit log is an unbroken hash chain", "audit", "verify", env=env, cwd=project)
+        llm_demo(project, env)
     server.shutdown()
     print("\ndemo ok")
     return 0
+
+
+def llm_demo(project: Path, env: dict[str, str]) -> None:
+    """The chain llm/runtime → llm/providers/anthropic → llm/protocols/anthropic_messages →
+    primitives/http_client, against the fake on loopback (the key never leaves its header)."""
+    from tests.support.fake_llm import FakeLLM
+
+    with FakeLLM() as fake:
+        with (project / ".env").open("a") as handle:
+            handle.write(f"ANTHROPIC_BASE_URL={fake.base_url}\n")
+        print("\n$ printf '%s' sk-demo | kiwi auth signin anthropic --token-stdin", flush=True)
+        done = subprocess.run(
+            [KIWI, "auth", "signin", "anthropic", "--token-stdin"],
+            input="sk-demo-key",
+            env=env,
+            cwd=project,
+            capture_output=True,
+            text=True,
+        )
+        print((done.stdout + done.stderr).rstrip())
+        directives = project / ".ai" / "directives"
+        directives.mkdir(parents=True, exist_ok=True)
+        (directives / "summarise.md").write_text(DIRECTIVE)
+        step("sign the directive", "sign", "directive", "summarise", env=env, cwd=project)
+        process = "Summarise in one line: Kiwi is a small kernel for AI agents."
+        out = step(
+            "a directive's process through llm/runtime (tier balanced, the fake's model)",
+            "--json",
+            "run",
+            "llm/runtime",
+            "-p",
+            "model=fake-text",
+            "-p",
+            f"prompt={process}",
+            env=env,
+            cwd=project,
+        )
+        data = json.loads(out)["data"]
+        assert data["text"].startswith("You said: Summarise"), data
+        step(
+            "a turn that calls a tool: arguments assembled from streamed fragments",
+            "--json",
+            "run",
+            "llm/providers/anthropic",
+            "-p",
+            "model=fake-tool",
+            "-p",
+            "prompt=Weather in Paris?",
+            env=env,
+            cwd=project,
+        )
+        sent = fake.requests[-1]
+        assert sent.headers.get("x-api-key") == "sk-demo-key" and "sk-demo" not in out
+        print(REAL_PROVIDER)
 
 
 if __name__ == "__main__":

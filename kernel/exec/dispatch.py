@@ -121,7 +121,7 @@ def _build_sinks(stream: Mapping[str, Any], project_path: Path) -> list[Sink]:
 
     sinks: list[Sink] = []
     try:
-        for entry in stream.get("sinks") or [{"type": "return"}]:
+        for entry in stream.get("sinks", [{"type": "return"}]):  # [] is no sink at all
             kind = entry["type"]
             if kind == "return":
                 sinks.append(ReturnSink(max_events=int(entry.get("max_events", 10_000))))

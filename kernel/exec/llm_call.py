@@ -87,7 +87,7 @@ async def run_llm(
         KiwiError: a failure that is not the provider's (a sink, the config).
     """
     stream = dict(config.get("stream") or {})
-    stream.setdefault("sinks", [{"type": "null"}])  # raw events are kept only where asked
+    stream.setdefault("sinks", [])  # raw events are kept only where a sink is asked for
     config = {**config, "stream": stream}
     history: list[dict[str, Any]] = []
     retries = 0

@@ -26,7 +26,6 @@ from kiwi_mcp.kernel.store.files import FileCache
 from kiwi_mcp.kernel.trust.capabilities import CapabilitySet
 
 
-
 class Routes(PlanSources, Protocol):
     """What routing needs of its kernel (``exec/kernel.py``'s ``Kernel``)."""
 
@@ -34,6 +33,7 @@ class Routes(PlanSources, Protocol):
     def files(self) -> FileCache: ...
 
     def prepare(self, tool_id: str, *, locked: bool = False) -> Prepared: ...
+
 
 __all__ = ["LLM_CONFIG", "llm_settings", "plan_routed"]
 

@@ -19,11 +19,11 @@ terminal event is ``incomplete`` with usage unknown; tool calls of a turn that d
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kiwi_mcp.kernel.core.llm.paths import lookup
+from kiwi_mcp.kernel.core.llm.paths import Getter, getter, lookup
 from kiwi_mcp.kernel.core.llm.protocol import Action, Protocol
 
 __all__ = ["Assembler", "Turn"]
@@ -31,6 +31,15 @@ __all__ = ["Assembler", "Turn"]
 _USAGE_FIELDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
 _RUNNABLE_STOPS = frozenset({"tool", "end"})
 _DELTA_KIND = {"text": "text", "args": "tool_call", "thinking": "thinking"}
+
+
+_DELTA_EVENT = {"text": "text_delta", "args": "tool_args_delta", "thinking": "thinking_delta"}
+_DELTA_KEY = {"text": "text", "args": "fragment", "thinking": "text"}
+_Handler = Callable[[dict[str, Any], list[dict[str, Any]]], None]
+
+
+def _none(value: Any) -> Any:
+    return None
 
 
 @dataclass(slots=True)
@@ -71,7 +80,9 @@ class Assembler:
     __slots__ = (
         "_blocks",
         "_error",
+        "_event_type",
         "_events",
+        "_handlers",
         "_model",
         "_order",
         "_protocol",
@@ -82,6 +93,7 @@ class Assembler:
 
     def __init__(self, protocol: Protocol) -> None:
         self._protocol = protocol
+        self._event_type = getter(protocol.event_type)
         self._blocks: dict[Any, _Block] = {}
         self._order: list[_Block] = []
         self._usage: dict[str, int] = {}
@@ -90,6 +102,7 @@ class Assembler:
         self._terminal = False
         self._error: dict[str, Any] | None = None
         self._events = 0
+        self._handlers = {name: self._handler(acts) for name, acts in protocol.events.items()}
 
     # --- feeding -------------------------------------------------------------------------
 
@@ -101,65 +114,108 @@ class Assembler:
         data = event.get("data")
         if self._protocol.delta is not None:
             return self._feed_delta(data)
-        kind = lookup(data, self._protocol.event_type) if isinstance(data, dict) else None
-        name = kind if isinstance(kind, str) else event.get("event")
-        actions = self._protocol.events.get(str(name))
-        if not actions:
+        if type(data) is not dict:
+            data = {}
+        kind = self._event_type(data)
+        handler = self._handlers.get(kind if type(kind) is str else str(event.get("event")))
+        if handler is None:
             return []  # unknown (or ping): ignored
         out: list[dict[str, Any]] = []
-        for action in actions:
-            self._act(action, data if isinstance(data, dict) else {}, out)
+        handler(data, out)
         return out
 
+    def _handler(self, actions: tuple[Action, ...]) -> _Handler:
+        """One event type's actions as one function; a typed delta (the event most streams
+        are made of) unrolled into its own."""
+        if len(actions) == 1 and actions[0].do == "delta" and actions[0].kinds:
+            return self._typed_delta(actions[0])
+
+        def run(data: dict[str, Any], out: list[dict[str, Any]]) -> None:
+            for action in actions:
+                self._act(action, data, out)
+
+        return run
+
+    def _typed_delta(self, action: Action) -> _Handler:
+        get_index = action.get.get("index", _none)
+        get_kind = action.get.get("kind", _none)
+        fields = {
+            wire: (name, action.get[name], _DELTA_EVENT[name])
+            for wire, name in action.kinds.items()
+            if name in action.get
+        }
+        blocks = self._blocks
+
+        def delta(data: dict[str, Any], out: list[dict[str, Any]]) -> None:
+            entry = fields.get(get_kind(data))
+            if entry is None:
+                return
+            name, get_value, event_type = entry
+            value = get_value(data)
+            if type(value) is not str or not value:
+                return
+            key = get_index(data)
+            block = blocks.get(key) or self._open(key, _DELTA_KIND[name], out)
+            if not block.done:
+                block.parts.append(value)
+                out.append({"type": event_type, "index": block.index, _DELTA_KEY[name]: value})
+
+        return delta
+
     def _act(self, action: Action, data: dict[str, Any], out: list[dict[str, Any]]) -> None:
-        paths = action.paths
+        get = action.get
         do = action.do
+        if do == "delta":  # the common event first
+            key = get.get("index", _none)(data)
+            if action.kinds:
+                which = action.kinds.get(get.get("kind", _none)(data))
+                if which is None or which not in get:
+                    return
+                value = get[which](data)
+                if type(value) is str:
+                    found = self._blocks.get(key) or self._open(key, _DELTA_KIND[which], out)
+                    self._delta(found, which, value, out)
+                return
+            for name in ("text", "args", "thinking"):
+                if name in get:
+                    value = get[name](data)
+                    if type(value) is str:
+                        found = self._blocks.get(key) or self._open(key, _DELTA_KIND[name], out)
+                        self._delta(found, name, value, out)
+            return
         if do == "start":
             event: dict[str, Any] = {"type": "message_start"}
-            model = lookup(data, paths["model"]) if "model" in paths else None
+            model = get.get("model", _none)(data)
             if isinstance(model, str):
                 self._model = model
                 event["model"] = model
-            if "usage" in paths and self._take_usage(lookup(data, paths["usage"])):
+            if "usage" in get and self._take_usage(get["usage"](data)):
                 event["usage"] = dict(self._usage)
             out.append(event)
         elif do == "block_start":
-            key = lookup(data, paths.get("index", ()))
-            wire_kind = lookup(data, paths["kind"]) if "kind" in paths else None
+            key = get.get("index", _none)(data)
+            wire_kind = get.get("kind", _none)(data)
             kind = action.kinds.get(str(wire_kind)) if action.kinds else "text"
             if kind is None:
                 return  # a block type Kiwi does not use (server tools, citations…)
-            block = self._open(key, kind, out, data, paths)
-            text = lookup(data, paths["text"]) if "text" in paths else None
+            block = self._open(key, kind, out, data, get)
+            text = get.get("text", _none)(data)
             if isinstance(text, str) and text:
                 self._delta(block, "text", text, out)
-        elif do == "delta":
-            key = lookup(data, paths.get("index", ()))
-            if action.kinds:
-                wire = lookup(data, paths["kind"]) if "kind" in paths else None
-                which = action.kinds.get(str(wire))
-                fields: tuple[str, ...] = (which,) if which else ()
-            else:
-                fields = tuple(f for f in ("text", "args", "thinking") if f in paths)
-            for name in fields:
-                value = lookup(data, paths[name]) if name in paths else None
-                if isinstance(value, str):
-                    found = self._blocks.get(key) or self._open(key, _DELTA_KIND[name], out)
-                    self._delta(found, name, value, out)
         elif do == "block_stop":
-            stopped = self._blocks.get(lookup(data, paths.get("index", ())))
+            stopped = self._blocks.get(get.get("index", _none)(data))
             if stopped is not None:
                 self._close(stopped, out)
         elif do in ("stop", "end"):
-            stop = lookup(data, paths["stop"]) if "stop" in paths else None
+            stop = get.get("stop", _none)(data)
             if isinstance(stop, str) and (do == "stop" or self._stop is None):
                 self._stop = stop
-            if "usage" in paths:
-                self._take_usage(lookup(data, paths["usage"]))
+            if "usage" in get:
+                self._take_usage(get["usage"](data))
             if do == "end":
                 self._end(out)
         elif do == "error":
-            self._fail(data, paths, out)
+            self._fail(data, get, out)
 
     def _feed_delta(self, data: Any) -> list[dict[str, Any]]:
         m = self._protocol.delta
@@ -174,9 +230,9 @@ class Assembler:
             self._fail(
                 data,
                 {
-                    "type": (*m.error, "type"),
-                    "code": (*m.error, "code"),
-                    "message": (*m.error, "message"),
+                    "type": getter((*m.error, "type")),
+                    "code": getter((*m.error, "code")),
+                    "message": getter((*m.error, "message")),
                 },
                 out,
             )
@@ -206,7 +262,11 @@ class Assembler:
                 opened = self._blocks.get(key)
                 if opened is None:
                     opened = self._open(
-                        key, "tool_call", out, call, {"call_id": m.call_id, "name": m.name}
+                        key,
+                        "tool_call",
+                        out,
+                        call,
+                        {"call_id": getter(m.call_id), "name": getter(m.name)},
                     )
                 fragment = lookup(call, m.args)
                 if isinstance(fragment, str):
@@ -227,12 +287,12 @@ class Assembler:
         kind: str,
         out: list[dict[str, Any]],
         data: Any = None,
-        paths: Mapping[str, Any] | None = None,
+        get: Mapping[str, Getter] | None = None,
     ) -> _Block:
         block = _Block(index=len(self._order), kind=kind)
-        if kind == "tool_call" and paths:
-            call_id = lookup(data, paths["call_id"]) if "call_id" in paths else None
-            name = lookup(data, paths["name"]) if "name" in paths else None
+        if kind == "tool_call" and get:
+            call_id = get.get("call_id", _none)(data)
+            name = get.get("name", _none)(data)
             block.call_id = call_id if isinstance(call_id, str) else None
             block.name = name if isinstance(name, str) else None
         self._blocks[key] = block
@@ -287,9 +347,9 @@ class Assembler:
             {"type": "message_end", "stop": self._canonical_stop(), "usage": self._final_usage()}
         )
 
-    def _fail(self, data: Any, paths: Mapping[str, Any], out: list[dict[str, Any]]) -> None:
+    def _fail(self, data: Any, get: Mapping[str, Getter], out: list[dict[str, Any]]) -> None:
         def text(name: str) -> str | None:
-            value = lookup(data, paths[name]) if name in paths else None
+            value = get.get(name, _none)(data)
             return value if isinstance(value, str) else None
 
         self._error = {

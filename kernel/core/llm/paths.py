@@ -8,10 +8,10 @@ keys and list indexes; looking one up never raises, a missing step gives ``None`
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-__all__ = ["Path", "compile_path", "fill", "lookup", "placeholders"]
+__all__ = ["Getter", "Path", "compile_path", "fill", "getter", "lookup", "placeholders"]
 
 #: A compiled path: keys (str) and list indexes (int).
 Path = tuple[str | int, ...]
@@ -40,6 +40,48 @@ def lookup(value: Any, path: Path) -> Any:
             if value is None:
                 return None
     return value
+
+
+Getter = Callable[[Any], Any]
+
+
+def getter(path: Path) -> Getter:
+    """``lookup`` of ``path`` as one function, unrolled for the short key paths a stream
+    mapping uses (the assembler calls these several times per event)."""
+    if not path:
+        return lambda value: value
+    if all(isinstance(step, str) for step in path) and len(path) <= 3:
+        if len(path) == 1:
+            (a,) = path
+
+            def one(value: Any) -> Any:
+                return value.get(a) if type(value) is dict else None
+
+            return one
+        if len(path) == 2:
+            a, b = path
+
+            def two(value: Any) -> Any:
+                if type(value) is dict:
+                    value = value.get(a)
+                    if type(value) is dict:
+                        return value.get(b)
+                return None
+
+            return two
+        a, b, c = path
+
+        def three(value: Any) -> Any:
+            if type(value) is dict:
+                value = value.get(a)
+                if type(value) is dict:
+                    value = value.get(b)
+                    if type(value) is dict:
+                        return value.get(c)
+            return None
+
+        return three
+    return lambda value: lookup(value, path)
 
 
 def placeholders(template: Any) -> set[str]:

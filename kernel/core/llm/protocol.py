@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from kiwi_mcp.kernel.core.llm.paths import Path, compile_path
+from kiwi_mcp.kernel.core.llm.paths import Getter, Path, compile_path, getter
 from kiwi_mcp.kernel.errors import ConfigInvalid
 
 __all__ = [
@@ -78,6 +78,8 @@ class Action:
     paths: Mapping[str, Path]
     #: ``block_start``: wire block type → canonical kind; ``delta``: wire delta type → field
     kinds: Mapping[str, str]
+    #: ``paths`` as functions (``paths.getter``), what the assembler calls
+    get: Mapping[str, Getter]
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,7 +249,9 @@ def _action(raw: Any, where: str) -> Action:
     for wire, canonical in kinds.items():
         if canonical not in wanted:
             raise _bad(f"{where}.kinds.{wire}", f"one of {', '.join(sorted(wanted))}", canonical)
-    return Action(do=do, paths=paths, kinds=kinds)
+    return Action(
+        do=do, paths=paths, kinds=kinds, get={key: getter(path) for key, path in paths.items()}
+    )
 
 
 def _events(r: _Reader) -> dict[str, tuple[Action, ...]]:

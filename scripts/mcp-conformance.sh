@@ -3,9 +3,16 @@
 #
 #   1. the MCP Inspector CLI over stdio: tools/list, a tools/call of `execute` that runs a
 #      signed tool, and one that fails (an isError result with an error code);
-#   2. the MCP conformance suite (server mode) against `kiwi serve --http` on 127.0.0.1,
-#      with scripts/conformance-expected-failures.yaml as the baseline. The suite's test
-#      tools that Kiwi can serve honestly are tools of the project, listed with `--expose`.
+#   2. the MCP conformance suite (server mode, every scenario: `--suite all`) against
+#      `kiwi serve --http` on 127.0.0.1, twice: each scenario at its own protocol version
+#      (the initialize handshake for 2025-era ones), then every scenario of the 2026-07-28
+#      wire at that version (`--spec-version 2026-07-28`, stateless requests), both with
+#      scripts/conformance-expected-failures.yaml as the baseline. The suite's test tools
+#      that Kiwi can serve honestly are tools of the project, listed with `--expose`.
+#
+# The suite is pinned to the version the official MCP Python SDK (`mcp` 2.x, which Kiwi is
+# built on) pins in its own CI: 0.2.0-alpha.11 (python-sdk PR #3282, "Bump conformance
+# harness to 0.2.0-alpha.11"; its SDK 2.0 tier assessment was scored with the same).
 #
 # The served project is a copy of scripts/conformance-project/ signed with a throw-away key.
 # Node 22 and the two npm tools (pinned) are installed under .ci/node/ on first use.
@@ -15,7 +22,7 @@
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
-conformance_version="0.1.16"
+conformance_version="0.2.0-alpha.11"
 inspector_version="2.12.0"
 tools="$root/.ci/node/tools"
 
@@ -83,7 +90,8 @@ check "tools/call execute runs a signed tool" "$work/call.json" '"ok": true' '"e
 check "tools/call of a missing tool is an error result" "$work/fail.json" \
     '"isError": true' '"code": "ITEM_NOT_FOUND"'
 
-exposed=(--expose test_error_handling --expose test_simple_text --expose test_tool_with_progress)
+exposed=(--expose test_error_handling --expose test_simple_text --expose test_tool_with_progress
+    --expose json_schema_2020_12_tool --expose test_mcp_param_header)
 : >"$work/server.log" # exists before the server opens it: the wait loop below reads it at once
 "$kiwi" --project "$project" serve --http --host 127.0.0.1 --port 0 "${exposed[@]}" 2>"$work/server.log" &
 server_pid=$!
@@ -100,15 +108,22 @@ if [ -z "$url" ]; then
     exit 1
 fi
 
-status=0
-(cd "$work" && "$tools/node_modules/.bin/conformance" server --url "$url" \
-    --expected-failures "$root/scripts/conformance-expected-failures.yaml") >"$work/conformance.log" 2>&1 || status=$?
-sed -n '/=== SUMMARY ===/,$p' "$work/conformance.log"
-if [ "$status" -ne 0 ]; then
-    echo "FAIL conformance suite (exit $status); server log:" >&2
-    tail -n 40 "$work/server.log" >&2
-    failures=$((failures + 1))
-fi
+legs=("each scenario at its own version|--suite all"
+    "the 2026-07-28 wire|--suite all --spec-version 2026-07-28")
+for leg in "${legs[@]}"; do
+    label="${leg%%|*}"
+    read -r -a options <<<"${leg#*|}"
+    echo "=== conformance: $label (${options[*]}) ==="
+    status=0
+    (cd "$work" && "$tools/node_modules/.bin/conformance" server --url "$url" "${options[@]}" \
+        --expected-failures "$root/scripts/conformance-expected-failures.yaml") >"$work/conformance.log" 2>&1 || status=$?
+    sed -n '/=== SUMMARY ===/,$p' "$work/conformance.log"
+    if [ "$status" -ne 0 ]; then
+        echo "FAIL conformance suite, $label (exit $status); server log:" >&2
+        tail -n 40 "$work/server.log" >&2
+        failures=$((failures + 1))
+    fi
+done
 
 if [ "$failures" -ne 0 ]; then
     echo "mcp-conformance: $failures check(s) failed" >&2

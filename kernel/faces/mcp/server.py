@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import json
 import logging
-import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 import anyio
 import mcp_types as types
 from mcp.server.lowlevel import Server
-from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
+from mcp.shared.exceptions import MCPError
 
 from kiwi_mcp.kernel._version import __version__
 from kiwi_mcp.kernel.errors import KiwiError
@@ -73,6 +72,8 @@ def _tool(spec: ToolSpec) -> types.Tool:
 
 def _describe(event: Mapping[str, Any]) -> str:
     data = event.get("data")
+    if event.get("event") in ("llm.text_delta", "llm.thinking_delta") and isinstance(data, dict):
+        return str(data.get("text", ""))[:_PROGRESS_TEXT]  # an LLM's text as it is written
     text = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False, default=str)
     name = str(event.get("event", "event"))
     if name not in ("stdout", "message"):
@@ -82,7 +83,9 @@ def _describe(event: Mapping[str, Any]) -> str:
 
 
 def _kiwi_error(err: KiwiError, code: int = types.INVALID_PARAMS) -> MCPError:
-    return MCPError(code=code, message=f"[{err.code}] {err.message} (hint: {err.hint})")
+    from kiwi_mcp.kernel.faces.mcp.hints import for_mcp
+
+    return MCPError(code=code, message=f"[{err.code}] {err.message} (hint: {for_mcp(err.hint)})")
 
 
 def _coerce(text: str, kind: str) -> Any:
@@ -106,32 +109,28 @@ class KiwiServer:
 
     def __init__(self, contexts: ProjectContexts, exposed: Sequence[ExposedTool] = ()) -> None:
         self.contexts = contexts
-        self.log_level: str | None = None
         self._exposed = {tool.name: tool for tool in exposed}
         specs = [*TOOL_SPECS, *(tool.spec for tool in exposed)]
         self._tools = types.ListToolsResult(tools=[_tool(spec) for spec in specs])
 
     def build(self) -> Server[Any]:
         """The SDK server with every handler registered."""
-        with warnings.catch_warnings():
-            # Logging is deprecated in the newest protocol era, but handshake-era clients
-            # (and the conformance suite) still send logging/setLevel.
-            warnings.simplefilter("ignore", MCPDeprecationWarning)
-            return Server(
-                "kiwi",
-                version=__version__,
-                title="Kiwi",
-                instructions=_INSTRUCTIONS,
-                get_tool_input_schema=self._input_schema,
-                on_list_tools=self._list_tools,
-                on_call_tool=self._call_tool,
-                on_list_prompts=self._list_prompts,
-                on_get_prompt=self._get_prompt,
-                on_list_resources=self._list_resources,
-                on_read_resource=self._read_resource,
-                on_list_resource_templates=self._list_resource_templates,
-                on_set_logging_level=self._set_logging_level,
-            )
+        # No logging/setLevel handler: Kiwi sends no log messages to clients (it logs to
+        # stderr or KIWI_LOG_FILE), so it does not advertise the logging capability.
+        return Server(
+            "kiwi",
+            version=__version__,
+            title="Kiwi",
+            instructions=_INSTRUCTIONS,
+            get_tool_input_schema=self._input_schema,
+            on_list_tools=self._list_tools,
+            on_call_tool=self._call_tool,
+            on_list_prompts=self._list_prompts,
+            on_get_prompt=self._get_prompt,
+            on_list_resources=self._list_resources,
+            on_read_resource=self._read_resource,
+            on_list_resource_templates=self._list_resource_templates,
+        )
 
     # --- tools ------------------------------------------------------------------------
 
@@ -341,13 +340,6 @@ class KiwiServer:
         return types.ReadResourceResult(
             contents=[types.TextResourceContents(uri=uri, mime_type="text/markdown", text=text)]
         )
-
-    async def _set_logging_level(
-        self, ctx: Any, params: types.SetLevelRequestParams
-    ) -> types.EmptyResult:
-        # Kiwi logs to stderr only; the level a client asks for is recorded, nothing is sent.
-        self.log_level = params.level
-        return types.EmptyResult()
 
 
 def build_server(contexts: ProjectContexts, exposed: Sequence[ExposedTool] = ()) -> Server[Any]:

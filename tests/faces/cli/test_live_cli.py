@@ -289,3 +289,23 @@ def test_kiwi_on_another_platform_stops_at_once_with_a_usage_error(
     assert "kiwi: error: this platform is not supported" in captured.err
     assert main(["search", "x"], os_name="nt") == 2
     assert capsys.readouterr().out == ""
+
+
+def test_an_llm_call_shows_its_text_as_written_and_a_line_per_tool_call() -> None:
+    stream, clock = Utf8Buffer(), StepClock()
+    view = LiveView(stream, label="running llm", clock=clock, size=lambda: (60, 24), tail=4)
+    for event in (
+        {"event": "llm.message_start", "data": {"type": "message_start"}},
+        {"event": "llm.text_delta", "data": {"type": "text_delta", "text": "Hel"}},
+        {"event": "llm.text_delta", "data": {"type": "text_delta", "text": "lo\nwor"}},
+        {"event": "llm.text_delta", "data": {"type": "text_delta", "text": "ld"}},
+        {"event": "llm.block_start", "data": {"kind": "tool_call", "name": "get_weather"}},
+        {"event": "llm.tool_args_delta", "data": {"fragment": '{"city"'}},
+        {"event": "llm.discarded", "data": {"attempt": 1, "events": 5}},
+    ):
+        view.on_event(event)
+    view.close(keep_lines=True)
+    kept = stream.getvalue().rsplit("\x1b[J", 1)[1]
+    assert kept == (
+        "Hello\nworld\n-> tool call get_weather\n(attempt 1 failed; its 5 events are void)\n"
+    )

@@ -13,7 +13,8 @@ secret is left behind.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -26,7 +27,7 @@ MIN_SECRET_LENGTH = 4
 class Redactor:
     """Scrubs a fixed set of secret values. Immutable; combine with ``|`` or :meth:`combine`."""
 
-    __slots__ = ("_needles",)
+    __slots__ = ("_needles", "_plain", "_search")
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         needles: set[str] = set()
@@ -39,6 +40,8 @@ class Redactor:
             needles.add(quote(secret, safe=""))
             needles.add(quote(secret, safe="/"))
         self._needles: frozenset[str] = frozenset(n for n in needles if n)
+        self._search = _searcher(self._needles)
+        self._plain = _plain(self._needles)
 
     def __bool__(self) -> bool:
         return bool(self._needles)
@@ -57,6 +60,8 @@ class Redactor:
         for other in others:
             needles |= other._needles
         merged._needles = frozenset(needles)
+        merged._search = _searcher(merged._needles)
+        merged._plain = _plain(merged._needles)
         return merged
 
     def redact_text(self, text: str) -> str:
@@ -96,15 +101,58 @@ class Redactor:
         """
         if not self._needles:
             return value
+        return self._copy(value)
+
+    def redact_event(self, value: Any) -> Any:
+        """``redact_value`` for a value nobody keeps or changes (a streamed event): returned
+        as it is when it holds no secret — one walk with a regex search per string finds
+        that out — and copied only when it does."""
+        if not self._needles:
+            return value
+        if self._plain and type(value) is dict:
+            # repr shows every string of plain JSON values verbatim, a needle without quotes,
+            # backslashes or unprintables included: one C-speed pass decides.
+            clean = self._search(repr(value)) is None
+        else:
+            clean = not self._holds(value)
+        return value if clean else self._copy(value)
+
+    def _holds(self, value: Any) -> bool:
+        kind = type(value)
+        if kind is str:
+            return self._search(value) is not None
+        if kind is dict or isinstance(value, Mapping):
+            search = self._search
+            for key, item in value.items():
+                if (type(key) is str and search(key)) or self._holds(item):
+                    return True
+            return False
+        if kind in (list, tuple) or isinstance(value, list | tuple):
+            return any(self._holds(item) for item in value)
+        return isinstance(value, str) and self._search(value) is not None
+
+    def _copy(self, value: Any) -> Any:
         if isinstance(value, str):
-            return self.redact_text(value)
+            return self.redact_text(value) if self._search(value) else value
         if isinstance(value, Mapping):
             return {
-                (self.redact_text(k) if isinstance(k, str) else k): self.redact_value(v)
+                (self.redact_text(k) if isinstance(k, str) else k): self._copy(v)
                 for k, v in value.items()
             }
         if isinstance(value, list):
-            return [self.redact_value(item) for item in value]
+            return [self._copy(item) for item in value]
         if isinstance(value, tuple):
-            return tuple(self.redact_value(item) for item in value)
+            return tuple(self._copy(item) for item in value)
         return value
+
+
+def _plain(needles: frozenset[str]) -> bool:
+    """Whether every needle appears verbatim in the ``repr`` of a string holding it."""
+    return all(n.isprintable() and not set(n) & {"'", '"', "\\"} for n in needles)
+
+
+def _searcher(needles: frozenset[str]) -> Callable[[str], object]:
+    """One search for any of ``needles`` (a precheck: ``redact_text`` finds each span)."""
+    if not needles:
+        return lambda text: None
+    return re.compile("|".join(re.escape(n) for n in sorted(needles))).search

@@ -207,6 +207,6 @@ def _redacting(hook: EventHook | None, redactor: Redactor) -> EventHook | None:
     inner = hook
 
     def redacted(event: dict[str, Any]) -> None:
-        inner(redactor.redact_value(event))
+        inner(redactor.redact_event(event))
 
     return redacted

@@ -30,6 +30,20 @@ if TYPE_CHECKING:
 __all__ = ["run_llm", "turn_data"]
 
 Sleep = Callable[[float], Awaitable[object]]
+Feed = Callable[[Mapping[str, Any]], list[dict[str, Any]]]
+_EVENT_NAMES = {
+    name: f"llm.{name}"
+    for name in (
+        "message_start",
+        "block_start",
+        "text_delta",
+        "tool_args_delta",
+        "thinking_delta",
+        "block_stop",
+        "message_end",
+        "error",
+    )
+}
 
 
 def turn_data(call: LlmCall, turn: Turn) -> dict[str, Any]:
@@ -95,12 +109,14 @@ async def run_llm(
         assembler = Assembler(call.protocol)
         sent = 0
 
-        def hook(event: dict[str, Any], assembler: Assembler = assembler) -> None:
+        def hook(event: dict[str, Any], feed: Feed = assembler.feed) -> None:
             nonlocal sent
-            for canonical in assembler.feed(event):
-                sent += 1
+            out = feed(event)
+            if out:
+                sent += len(out)
                 if on_event is not None:
-                    on_event({"event": f"llm.{canonical['type']}", "data": canonical})
+                    for canonical in out:
+                        on_event({"event": _EVENT_NAMES[canonical["type"]], "data": canonical})
 
         http_meta: dict[str, Any] = {}
         failure: Failure | None = None

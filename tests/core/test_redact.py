@@ -86,3 +86,32 @@ def test_no_secret_survives_in_any_surrounding_text(secret: str, prefix: str, su
     out = Redactor([secret]).redact_text(prefix + secret + suffix)
     assert secret not in out
     assert "***" in out
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=12),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@given(
+    value=st.dictionaries(st.text(max_size=6), _JSON, max_size=4),
+    secret=st.sampled_from(["sk-live-123", "has'quote", 'has"dq', "back\\slash", "tab\tx"]),
+    where=st.sampled_from(["none", "value", "key", "nested"]),
+)
+def test_redact_event_scrubs_what_redact_value_scrubs(
+    value: dict[str, object], secret: str, where: str
+) -> None:
+    if where == "value":
+        value = {**value, "planted": f"x\n{secret}'y"}
+    elif where == "key":
+        value = {**value, f"k{secret}": 1}
+    elif where == "nested":
+        value = {**value, "deep": [{"t": secret}]}
+    redactor = Redactor([secret])
+    assert redactor.redact_event(value) == redactor.redact_value(value)
+    if where == "none" and secret not in repr(value):
+        assert redactor.redact_event(value) is value  # a clean event is not copied

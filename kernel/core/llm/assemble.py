@@ -87,6 +87,8 @@ class Assembler:
         "_order",
         "_protocol",
         "_stop",
+        "_merging",
+        "_over",
         "_terminal",
         "_usage",
     )
@@ -100,6 +102,8 @@ class Assembler:
         self._stop: str | None = None
         self._model: str | None = None
         self._terminal = False
+        self._over = False  # terminal or failed: later events are ignored
+        self._merging = protocol.delta is not None
         self._error: dict[str, Any] | None = None
         self._events = 0
         self._handlers = {name: self._handler(acts) for name, acts in protocol.events.items()}
@@ -109,15 +113,17 @@ class Assembler:
     def feed(self, event: Mapping[str, Any]) -> list[dict[str, Any]]:
         """The canonical events of one wire event (often one, sometimes none or several)."""
         self._events += 1
-        if self._terminal or self._error is not None:
+        if self._over:
             return []  # nothing after the end counts
         data = event.get("data")
-        if self._protocol.delta is not None:
+        if self._merging:
             return self._feed_delta(data)
         if type(data) is not dict:
             data = {}
         kind = self._event_type(data)
-        handler = self._handlers.get(kind if type(kind) is str else str(event.get("event")))
+        handler = self._handlers.get(kind) if type(kind) is str else None
+        if handler is None and kind is None:
+            handler = self._handlers.get(str(event.get("event")))
         if handler is None:
             return []  # unknown (or ping): ignored
         out: list[dict[str, Any]] = []
@@ -342,7 +348,7 @@ class Assembler:
     def _end(self, out: list[dict[str, Any]]) -> None:
         for block in self._order:
             self._close(block, out)
-        self._terminal = True
+        self._terminal = self._over = True
         out.append(
             {"type": "message_end", "stop": self._canonical_stop(), "usage": self._final_usage()}
         )
@@ -352,6 +358,7 @@ class Assembler:
             value = get.get(name, _none)(data)
             return value if isinstance(value, str) else None
 
+        self._over = True
         self._error = {
             "type": "error",
             "provider_type": text("type"),

@@ -33,16 +33,22 @@ traceback. Where a builtin fits, the class is that builtin too::
     │   ├── ExecutionFailed      EXECUTION_FAILED
     │   ├── ExecutionTimeout     TIMEOUT               TimeoutError
     │   ├── HttpError            HTTP_ERROR
-    │   └── Cancelled            CANCELLED
-    ├── LlmError                 (SPEC §12.3: a provider's failure, typed)
-    │   ├── LlmRateLimited       LLM_RATE_LIMITED
-    │   ├── LlmOverloaded        LLM_OVERLOADED
-    │   ├── LlmQuotaExhausted    LLM_QUOTA_EXHAUSTED
-    │   ├── LlmAuth              LLM_AUTH
-    │   ├── LlmInvalidRequest    LLM_INVALID_REQUEST
-    │   ├── LlmIncomplete        LLM_INCOMPLETE
-    │   ├── LlmFailed            LLM_ERROR
-    │   └── PriceUnknown         PRICE_UNKNOWN
+    │   ├── Cancelled            CANCELLED
+    │   └── LlmError
+    │       ├── LlmRateLimited   LLM_RATE_LIMITED
+    │       ├── LlmOverloaded    LLM_OVERLOADED
+    │       ├── LlmQuotaExhausted LLM_QUOTA_EXHAUSTED
+    │       ├── LlmAuth          LLM_AUTH
+    │       ├── LlmInvalidRequest LLM_INVALID_REQUEST
+    │       ├── LlmIncomplete    LLM_INCOMPLETE
+    │       ├── LlmFailed        LLM_ERROR
+    │       └── PriceUnknown     PRICE_UNKNOWN
+    ├── ThreadError
+    │   ├── ThreadNotFound       THREAD_NOT_FOUND      LookupError
+    │   ├── ThreadState          THREAD_STATE
+    │   ├── LimitExceeded        LIMIT_EXCEEDED
+    │   ├── ContextExceeded      CONTEXT_EXCEEDED
+    │   └── TranscriptTampered   TRANSCRIPT_TAMPERED
     ├── PermissionDenied         PERMISSION_DENIED     PermissionError
     ├── UsageError               USAGE_ERROR           ValueError
     ├── NotAvailable             NOT_AVAILABLE
@@ -51,8 +57,9 @@ traceback. Where a builtin fits, the class is that builtin too::
 The families are what a caller catches to handle a whole kind of failure at once: an item
 or its chain cannot be found (``ResolveError``), an item's file or the values given to it
 are wrong (``ItemError``), verification refused it (``TrustError``), a lockfile refused it
-(``LockfileError``), a credential is missing or unreachable (``AuthError``), or the run
-itself failed (``RunError``). A family has no code of its own and is never raised; the one
+(``LockfileError``), a credential is missing or unreachable (``AuthError``), the run
+itself failed (``RunError``; an LLM provider's failures are ``LlmError``), or a thread cannot
+act (``ThreadError``). A family has no code of its own and is never raised; the one
 exception is ``LockfileError``, raised as itself for a lockfile that cannot be read. Codes
 are registered as the classes are defined (``__init_subclass__``), so ``error_for_code``
 knows every class above and a second class claiming a taken code fails at import.
@@ -72,6 +79,7 @@ __all__ = [
     "Cancelled",
     "ChainBroken",
     "ConfigInvalid",
+    "ContextExceeded",
     "ExecutionFailed",
     "ExecutionTimeout",
     "HttpError",
@@ -83,6 +91,7 @@ __all__ = [
     "KeyMissing",
     "KeyUnsafe",
     "KiwiError",
+    "LimitExceeded",
     "LlmAuth",
     "LlmError",
     "LlmFailed",
@@ -103,7 +112,11 @@ __all__ = [
     "SignatureMissing",
     "SignatureUntrusted",
     "TemplateError",
+    "ThreadError",
+    "ThreadNotFound",
+    "ThreadState",
     "TokenInvalid",
+    "TranscriptTampered",
     "TrustError",
     "UsageError",
     "error_for_code",
@@ -397,6 +410,38 @@ class LlmFailed(LlmError):
 class PriceUnknown(LlmError):
     code = "PRICE_UNKNOWN"
     default_hint = "Add the model's pricing to the provider's 'models:', or drop the budget."
+
+
+# --- ThreadError ------------------------------------------------------------------------
+
+
+class ThreadError(KiwiError):
+    """A thread cannot be found, is not in a state that allows the act, or ran out."""
+
+
+class ThreadNotFound(ThreadError, LookupError):
+    code = "THREAD_NOT_FOUND"
+    default_hint = "Run 'kiwi threads list' to see the threads of this project."
+
+
+class ThreadState(ThreadError):
+    code = "THREAD_STATE"
+    default_hint = "Run 'kiwi threads show <id>' to see its status."
+
+
+class LimitExceeded(ThreadError):
+    code = "LIMIT_EXCEEDED"
+    default_hint = "Raise the directive's <limits> (or the parent's), or start a smaller task."
+
+
+class ContextExceeded(ThreadError):
+    code = "CONTEXT_EXCEEDED"
+    default_hint = "The conversation no longer fits the model's context window."
+
+
+class TranscriptTampered(ThreadError):
+    code = "TRANSCRIPT_TAMPERED"
+    default_hint = "The transcript changed after it was written; see details.first_bad_seq."
 
 
 # --- at the top -------------------------------------------------------------------------

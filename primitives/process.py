@@ -21,13 +21,14 @@ import os
 import signal
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from .errors import PrimitiveError, PrimitiveTimeout
 from .process_spec import ProcessResult, ProcessSpec
 from .sinks import EventCallback
 
-__all__ = ["ProcessResult", "ProcessSpec", "run_process"]
+__all__ = ["Detached", "ProcessResult", "ProcessSpec", "run_process", "start_detached"]
 
 _STDOUT, _STDERR = 1, 2
 # How long to wait for pipes to close (and the exit status to arrive) once the group is dead.
@@ -318,3 +319,49 @@ async def run_process(spec: ProcessSpec, *, on_event: EventCallback | None = Non
             details={"command": spec.command, "timeout": spec.timeout},
         )
     return result
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Detached:
+    """A child started with ``detach`` (SPEC §6.1): its pid and when it started."""
+
+    pid: int
+    started_at: float
+
+
+def start_detached(spec: ProcessSpec, log: str) -> Detached:
+    """Start ``spec`` in its own session, stdin from /dev/null, stdout and stderr appended to
+    ``log`` (an absolute path; its folders are made), and return as soon as it runs. Nobody
+    waits for it; a daemon thread reaps it when it ends, so a long-lived parent keeps no
+    zombie.
+
+    Raises:
+        PrimitiveError: ``CONFIG_INVALID`` for a relative log path, ``EXECUTION_FAILED`` when
+            the command cannot start.
+    """
+    import subprocess
+    import threading
+
+    if not os.path.isabs(log) or "\0" in log:
+        raise PrimitiveError("CONFIG_INVALID", "log: expected an absolute path")
+    os.makedirs(os.path.dirname(log), mode=0o700, exist_ok=True)
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        child = subprocess.Popen(
+            [spec.command, *spec.args],
+            cwd=spec.cwd,
+            env=dict(spec.env),
+            stdin=subprocess.DEVNULL,
+            stdout=fd,
+            stderr=fd,
+            start_new_session=True,
+            close_fds=True,
+        )
+    except OSError as exc:
+        raise PrimitiveError(
+            "EXECUTION_FAILED", f"cannot start {os.path.basename(spec.command)}: {exc.strerror}"
+        ) from None
+    finally:
+        os.close(fd)
+    threading.Thread(target=child.wait, name=f"reap-{child.pid}", daemon=True).start()
+    return Detached(pid=child.pid, started_at=time.time())

@@ -267,6 +267,8 @@ class Directive:
     inputs: tuple[DirectiveInput, ...]
     outputs: tuple[str, ...]
     process: str
+    #: ``<tools><tool id="…"/></tools>``: the tools a thread's LLM is offered besides Kiwi's
+    tools: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -282,6 +284,7 @@ class Directive:
             "inputs": [entry.to_dict() for entry in self.inputs],
             "outputs": list(self.outputs),
             "process": self.process,
+            "tools": list(self.tools),
         }
 
 

@@ -286,7 +286,21 @@ def _parse_directive(item_id: str, text: str, label: str) -> Directive:
         inputs=tuple(inputs),
         outputs=outputs,
         process=(text[: found.start()] + text[found.end() :]).strip() + "\n",
+        tools=_directive_tools(root, meta, label),
     )
+
+
+def _directive_tools(root: ET.Element, meta: ET.Element | None, label: str) -> tuple[str, ...]:
+    """The ids of ``<tools><tool id="…"/></tools>`` (in ``<metadata>`` or at the root)."""
+    found: list[str] = []
+    for holder in (meta, root):
+        for node in holder.iterfind("tools/tool") if holder is not None else ():
+            tool_id = node.get("id", "")
+            if not tool_id:
+                raise ParseError(f'{label}: <tools>: a <tool> needs id="…"', at=label)
+            if tool_id not in found:
+                found.append(tool_id)
+    return tuple(found)
 
 
 def _child_texts(node: ET.Element | None) -> dict[str, str]:

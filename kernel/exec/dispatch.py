@@ -52,8 +52,10 @@ async def run_subprocess(
     env: Mapping[str, str],
     params: Mapping[str, Any],
     on_event: EventHook | None,
+    project_path: Path | None = None,
 ) -> tuple[Any, dict[str, Any]]:
-    """Run the subprocess primitive; returns (data, meta.process).
+    """Run the subprocess primitive; returns (data, meta.process). With ``detach`` the child
+    is only started (``{pid, started_at}``; its ``log`` must be inside the project's .ai/).
 
     Raises:
         ExecutionFailed: non-zero exit, a JSON ``{"ok": false}`` result, or a command that
@@ -61,6 +63,8 @@ async def run_subprocess(
     """
     child_env = dict(env)
     child_env.update(config.get("env") or {})
+    if config.get("detach"):
+        return _detach(config, child_env, project_path)
     prefix = config.get("param_env_prefix")
     if prefix:
         child_env.update(_param_env(prefix, params))
@@ -103,6 +107,35 @@ async def run_subprocess(
             )
         return parsed, meta
     return {"stdout": result.stdout}, meta
+
+
+def _detach(
+    config: Mapping[str, Any], env: Mapping[str, str], project_path: Path | None
+) -> tuple[Any, dict[str, Any]]:
+    from kiwi_mcp.kernel.errors import ConfigInvalid
+    from kiwi_mcp.primitives.process import start_detached
+
+    log = config.get("log")
+    state = (project_path or Path.cwd()).resolve() / ".ai"
+    target = Path(str(log or "")).resolve() if log else None
+    if target is None or not target.is_relative_to(state):
+        raise ConfigInvalid(
+            "config log: a detached process needs 'log', a file inside the project's .ai/",
+            hint='e.g. log: "${project.path}/.ai/threads/${thread.id}/runner.log"',
+            details={"field": "log"},
+        )
+    try:
+        spec = ProcessSpec(
+            command=config["command"],
+            args=tuple(config.get("args") or ()),
+            cwd=config.get("cwd"),
+            env=env,
+        )
+        started = start_detached(spec, str(target))
+    except PrimitiveError as exc:
+        raise _map_primitive_error(exc) from None
+    meta = {"pid": started.pid, "detached": True, "log": str(target.relative_to(state.parent))}
+    return {"pid": started.pid, "started_at": started.started_at}, meta
 
 
 def _tool_error_message(parsed: Mapping[str, Any], fallback: str) -> str:

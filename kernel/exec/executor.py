@@ -42,6 +42,8 @@ class Executes(Protocol):
     audit: AuditLog
     #: the operator's unrestricted set is in use (``kiwi run --as-operator``): audited as such
     as_operator: bool
+    #: the capability token the caller's rights came from (a thread's), or None
+    token_id: str | None
 
     @property
     def project_root(self) -> Path: ...
@@ -111,7 +113,11 @@ async def execute(
             )
         elif plan.chain.primitive == "primitives/subprocess":
             data, meta["process"] = await run_subprocess(
-                plan.config, env=plan.env, params=plan.params, on_event=on_event
+                plan.config,
+                env=plan.env,
+                params=plan.params,
+                on_event=on_event,
+                project_path=kernel.project_root,
             )
         else:
             data, meta["http"] = await run_http(
@@ -179,6 +185,7 @@ def record_call(
         caps_used=caps_used,
         envelope=envelope,
         as_operator=kernel.as_operator,
+        token=kernel.token_id,
     )
     calls.info(
         "%s %s %s %sms",

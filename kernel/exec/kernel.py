@@ -56,8 +56,10 @@ class Kernel:
         clock: Callable[[], float] = time.time,
         clock_ns: Callable[[], int] = time.time_ns,
         session: str | None = None,
+        token_id: str | None = None,
     ) -> None:
-        """``caps``: the top-level caller's capabilities (default: the agents' policy);
+        """``caps``: the top-level caller's capabilities (default: the agents' policy), and
+        ``token_id`` the token they came from (a thread's: every audit line names it);
         ``as_operator``: the operator's unrestricted set instead (``kiwi run
         --as-operator``), which every audit line of this kernel records. ``clock`` stamps
         records (audit lines, lockfiles, tokens); ``clock_ns`` is the settle clock every
@@ -65,6 +67,7 @@ class Kernel:
         if as_operator:
             caps = CapabilitySet.operator()
         self.as_operator = as_operator
+        self.token_id = token_id
         self.settings = settings
         #: One kernel op at a time across tasks and worker threads: the stores and memos
         #: below are not safe to share between threads (``faces/mcp/actions.off_loop``).

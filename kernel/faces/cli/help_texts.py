@@ -9,6 +9,37 @@ __all__ = ["fill"]
 
 #: command path → (description, examples)
 TEXTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "threads start": (
+        "Start a directive as a thread: its own process, an LLM following it with a token of"
+        " the directive's <permissions> and its <limits>. Prints the id at once.",
+        ("kiwi threads start code/review -p path=src", "kiwi --json threads start summarise"),
+    ),
+    "threads list": (
+        "The threads of this project, newest first: status, turn, spend, flags (a runner"
+        " that died shows as orphaned).",
+        ("kiwi threads list", "kiwi threads list --status running"),
+    ),
+    "threads show": (
+        "One thread's record (SPEC 13.9) with its transcript checked: exit 1 when a line was"
+        " changed (transcript.first_bad_seq names it).",
+        ("kiwi --json threads show summarise_20261202_101500",),
+    ),
+    "threads tail": (
+        "A thread's transcript, one line per event; -f follows it until the thread ends;"
+        " --json prints the raw events.",
+        ("kiwi threads tail -f summarise_20261202_101500",),
+    ),
+    "threads cancel": (
+        "Stop a thread now: the LLM stream and the running tool are stopped, and it ends"
+        " cancelled.",
+        ("kiwi threads cancel summarise_20261202_101500",),
+    ),
+    "threads resume": (
+        "Start a runner again for an orphaned or paused thread: results already journaled"
+        " are reused; an unfinished call is re-run only if its tool is read_only or"
+        " idempotent, else the thread pauses (or --unknown-as-error answers it as failed).",
+        ("kiwi threads resume summarise_20261202_101500 --unknown-as-error",),
+    ),
     "init": (
         "Scaffold .ai/ here (or in --project): an example tool, the agents' policy, both signed"
         " with your key (made if you have none). Never overwrites a file.",

@@ -61,6 +61,9 @@ async def execute_item(
 ) -> dict[str, Any]:
     from kiwi_mcp.kernel.ops.execute import execute
 
+    if args["thread"]:
+        return await _start_thread(kernel, args)
+
     return await execute(
         kernel,
         parse_kind(args["item_type"]),
@@ -70,6 +73,29 @@ async def execute_item(
         thread=args["thread"],
         on_event=on_event,
     )
+
+
+async def _start_thread(kernel: Kernel, args: Mapping[str, Any]) -> dict[str, Any]:
+    """``execute(directive, thread: true)`` (SPEC §13.1): ``{thread_id, status}`` at once."""
+    from kiwi_mcp.kernel.runtime.threads.start import start_thread
+
+    started = time.perf_counter()
+    meta: dict[str, Any] = {"tool": "execute"}
+    if parse_kind(args["item_type"]) != "directive":
+        raise UsageError(
+            "arguments.thread: only a directive runs as a thread",
+            hint="Call execute with item_type 'directive', or without 'thread'.",
+        )
+    try:
+        data = await start_thread(
+            kernel, args["item_id"], args["parameters"], caps=kernel.caps, caller="mcp"
+        )
+        meta["thread_id"] = data["thread_id"]
+        envelope = ok_envelope(data, meta)
+    except KiwiError as err:
+        envelope = error_envelope(err, meta)
+    meta["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
+    return envelope
 
 
 def sign_matching(kernel: Kernel, args: Mapping[str, Any]) -> dict[str, Any]:

@@ -171,7 +171,10 @@ TOOL_SPECS: Final[tuple[ToolSpec, ...]] = (
                 "thread": {
                     "type": "boolean",
                     "default": False,
-                    "description": "Run a directive in its own managed thread (not available yet).",
+                    "description": "Run a directive as a thread: its own process, an LLM "
+                    "following it with the directive's permissions and limits; returns "
+                    "{thread_id, status} at once (watch it with execute of tool "
+                    "threads/status).",
                 },
                 "project_path": _PROJECT_PATH,
             },

@@ -76,6 +76,7 @@ def call_record(
     caps_used: list[str],
     envelope: Mapping[str, Any],
     as_operator: bool = False,
+    token: str | None = None,
 ) -> dict[str, Any]:
     """The SPEC §9.5 fields of one call, from its (already redacted) envelope.
 
@@ -86,6 +87,8 @@ def call_record(
     code = error.get("code")
     denied = code in DENIALS
     extra: dict[str, Any] = {"as_operator": True} if as_operator else {}
+    if token is not None:
+        extra["token"] = token  # the thread token's id (jti): which grant allowed the call
     return {
         **extra,
         "session": session,

@@ -1,0 +1,186 @@
+"""The pure parts of a thread (SPEC §13): limits read from a directive, the worst case a turn
+may cost, the names a thread's LLM sees for tools, and the provider history rebuilt from a
+transcript's events — with every tool call answered, whatever happened to the runner.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Mapping
+from decimal import Decimal, InvalidOperation
+from types import MappingProxyType
+from typing import Any, Final
+
+from kiwi_mcp.kernel.errors import ParseError
+
+__all__ = [
+    "DEFAULT_TURNS",
+    "args_sha256",
+    "estimate_tokens",
+    "history",
+    "parse_limits",
+    "unanswered",
+    "wire_name",
+    "worst_case_usd",
+]
+
+#: SPEC/llm-wire R7: between OpenAI's 10 and Letta's 50
+DEFAULT_TURNS: Final = 25
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h)?\s*$")
+_UNITS: Final = MappingProxyType({None: 1.0, "s": 1.0, "m": 60.0, "h": 3600.0})
+_INTS = ("turns", "tokens", "spawns", "depth")
+_MILLION = Decimal(1_000_000)
+
+
+def _bad(field: str, wanted: str, got: str) -> ParseError:
+    return ParseError(
+        f'<limits {field}="{got}">: wanted {wanted}',
+        hint='e.g. <limits turns="10" tokens="200000" spend="0.50" duration="10m"/>',
+        details={"field": field},
+    )
+
+
+def parse_limits(attrs: Mapping[str, str]) -> dict[str, Any]:
+    """A directive's ``<limits>`` as values: turns (default 25), tokens, spend (USD Decimal),
+    duration (seconds; ``90``, ``90s``, ``10m``, ``2h``), spawns, depth.
+
+    Raises:
+        ParseError: an unknown attribute or a value that is not what it should be.
+    """
+    out: dict[str, Any] = {"turns": DEFAULT_TURNS}
+    for key, text in attrs.items():
+        if key in _INTS:
+            if not text.strip().isdigit():
+                raise _bad(key, "a whole number", text)
+            out[key] = int(text)
+        elif key == "spend":
+            try:
+                spend = Decimal(text.strip().lstrip("$"))
+            except InvalidOperation:
+                raise _bad(key, 'USD as a decimal, e.g. "0.50"', text) from None
+            if not spend.is_finite() or spend < 0:
+                raise _bad(key, "a finite amount ≥ 0", text)
+            out["spend_usd"] = spend
+        elif key == "duration":
+            found = _DURATION.match(text)
+            if found is None:
+                raise _bad(key, "seconds, or a number with s, m or h", text)
+            out["duration_s"] = float(found[1]) * _UNITS[found[2]]
+        else:
+            raise _bad(key, "one of turns, tokens, spend, duration, spawns, depth", text)
+    return out
+
+
+def wire_name(tool_id: str) -> str:
+    """A tool id as a name every provider accepts (``web/fetch`` → ``web__fetch``)."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", tool_id.replace("/", "__"))[:64]
+
+
+def args_sha256(arguments: Mapping[str, Any]) -> str:
+    """SHA-256 of a call's arguments as canonical JSON (sorted keys, no spaces)."""
+    text = json.dumps(arguments, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def estimate_tokens(value: Any) -> int:
+    """A generous count of the tokens ``value`` takes as input (4 characters a token, plus
+    a little per message): the reservation must not be too small."""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return len(text) // 3 + 16
+
+
+def worst_case_usd(
+    prices: Mapping[str, str] | None, input_tokens: int, max_tokens: int
+) -> Decimal | None:
+    """The most one LLM call can cost: every input token uncached, ``max_tokens`` output;
+    None when the price is unknown."""
+    if not prices:
+        return None
+    price_in = Decimal(str(prices["input"]))
+    price_out = Decimal(str(prices["output"]))
+    write = Decimal(str(prices.get("cache_write", prices["input"])))
+    return (max(price_in, write) * input_tokens + price_out * max_tokens) / _MILLION
+
+
+def unanswered(events: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The ``tool_intent`` payloads that have no ``tool_result`` (the journal's open calls)."""
+    open_calls: dict[str, dict[str, Any]] = {}
+    for event in events:
+        payload = event.get("payload") or {}
+        if event.get("type") == "tool_intent":
+            open_calls[str(payload.get("call_id"))] = dict(payload)
+        elif event.get("type") == "tool_result":
+            open_calls.pop(str(payload.get("call_id")), None)
+    return list(open_calls.values())
+
+
+def history(events: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The canonical messages (SPEC §12.4) a transcript amounts to: the user's prompt, each
+    ``llm_turn`` as an assistant message, each turn's ``tool_result``s as the next user
+    message. A call the transcript has no result for gets an error result saying so, so the
+    history a provider sees is always valid (every tool call answered)."""
+    messages: list[dict[str, Any]] = []
+    pending: list[dict[str, Any]] = []  # the last turn's calls, in order
+    results: dict[str, dict[str, Any]] = {}
+
+    def close_turn() -> None:
+        if not pending:
+            return
+        blocks = []
+        for call in pending:
+            found = results.get(call["call_id"])
+            if found is None:
+                found = {
+                    "content": "no result: the runner stopped before this call finished; "
+                    "it was not run again",
+                    "is_error": True,
+                }
+            blocks.append(
+                {
+                    "type": "tool_result",
+                    "call_id": call["call_id"],
+                    "content": found["content"],
+                    "is_error": found["is_error"],
+                }
+            )
+        messages.append({"role": "user", "content": blocks})
+        pending.clear()
+        results.clear()
+
+    for event in events:
+        kind = event.get("type")
+        payload = event.get("payload") or {}
+        if kind == "user_message":
+            close_turn()
+            messages.append(
+                {
+                    "role": "user",
+                    "content": [{"type": "text", "text": str(payload.get("text", ""))}],
+                }
+            )
+        elif kind == "llm_turn":
+            close_turn()
+            content: list[dict[str, Any]] = []
+            if payload.get("text"):
+                content.append({"type": "text", "text": str(payload["text"])})
+            for call in payload.get("tool_calls") or ():
+                content.append(
+                    {
+                        "type": "tool_call",
+                        "call_id": call["call_id"],
+                        "name": call["name"],
+                        "arguments": call.get("arguments") or {},
+                    }
+                )
+                pending.append(call)
+            if content:
+                messages.append({"role": "assistant", "content": content})
+        elif kind == "tool_result":
+            results[str(payload.get("call_id"))] = {
+                "content": str(payload.get("content", "")),
+                "is_error": bool(payload.get("is_error", False)),
+            }
+    close_turn()
+    return messages

@@ -1,0 +1,321 @@
+"""A thread's turns (SPEC §13.1, §13.3, §13.5): the loop a runner process drives.
+
+One turn: controls → reserve the worst case (thread and every ancestor, one transaction) →
+the LLM call, streamed into the transcript → settle → for each tool call: ``tool_intent``
+(durable) → the call through the gate with the thread's token → ``tool_result`` (durable) →
+a signed checkpoint. The transcript is the journal: on a resume the open intents are re-run
+only when the tool is ``read_only`` or ``idempotent``; any other open call is an unknown
+outcome and the thread pauses for the operator, so a side effect never happens twice.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from kiwi_mcp.kernel.core.thread_plan import (
+    args_sha256,
+    estimate_tokens,
+    history,
+    unanswered,
+    worst_case_usd,
+)
+from kiwi_mcp.kernel.errors import ContextExceeded, KiwiError, LimitExceeded
+from kiwi_mcp.kernel.runtime.threads.agent_tools import Offer, run_call
+
+if TYPE_CHECKING:
+    from kiwi_mcp.kernel.exec.kernel import Kernel
+    from kiwi_mcp.kernel.runtime.threads.registry import Registry
+    from kiwi_mcp.kernel.runtime.threads.signer import Signer
+    from kiwi_mcp.kernel.runtime.threads.transcript import Transcript
+
+__all__ = ["Outcome", "ThreadRun"]
+
+_JSON_BLOCK = re.compile(r"```(?:json)?\s*(\{.*?\})\s*```", re.S)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Outcome:
+    """How a run of the loop ended: the status to record, and its result or error."""
+
+    status: str
+    result: Any = None
+    error: Mapping[str, Any] | None = None
+
+
+@dataclass(kw_only=True)
+class ThreadRun:
+    """Everything one runner needs; ``run`` drives the turns until an outcome."""
+
+    thread_id: str
+    agent: Kernel  # the thread's token: every tool call the LLM asks for
+    harness: Kernel  # the project's policy: the thread's own LLM calls
+    registry: Registry
+    transcript: Transcript
+    signer: Signer
+    offer: Offer
+    provider: str
+    model: str
+    system: str
+    max_tokens: int
+    outputs: tuple[str, ...] = ()
+    prices: Mapping[str, str] | None = None
+    context_window: int | None = None
+    unknown_as_error: bool = False
+    _asked_outputs: bool = field(default=False, init=False)
+
+    async def run(self) -> Outcome:
+        while True:
+            control = self._control()
+            if control is not None:
+                return control
+            events = self.transcript.events()
+            resolved = await self._resolve_open_calls(events)
+            if resolved is not None:
+                return resolved
+            events = self.transcript.events()
+            turn = await self._turn(events)
+            if turn is not None:
+                return turn
+
+    # --- one turn ------------------------------------------------------------------------
+
+    async def _turn(self, events: list[dict[str, Any]]) -> Outcome | None:
+        messages = history(events)
+        request: dict[str, Any] = {
+            "model": self.model,
+            "system": self.system,
+            "messages": messages,
+            "tools": [dict(t) for t in self.offer.tools],
+            "max_tokens": self.max_tokens,
+        }
+        input_tokens = estimate_tokens(request)
+        if self.context_window and input_tokens + self.max_tokens > self.context_window:
+            raise ContextExceeded(
+                f"the next turn needs about {input_tokens} input tokens + {self.max_tokens} "
+                f"output, over the model's context window of {self.context_window}",
+                details={"input_tokens": input_tokens, "context_window": self.context_window},
+            )
+        usd = worst_case_usd(self.prices, input_tokens, self.max_tokens)
+        reservation = self.registry.reserve(
+            self.thread_id, tokens=input_tokens + self.max_tokens, usd=usd
+        )
+        self.transcript.append(
+            "budget", {"reserved_tokens": reservation.tokens, "reserved_usd": _money(usd)}
+        )
+        self.transcript.append(
+            "llm_request",
+            {
+                "provider": self.provider,
+                "model": self.model,
+                "messages": len(messages),
+                "max_tokens": self.max_tokens,
+            },
+        )
+        envelope = await self.harness.execute(
+            self.provider, request, thread_id=self.thread_id, on_event=self._delta
+        )
+        data = envelope.get("data") if envelope.get("ok") else None
+        usage = (data or {}).get("usage")
+        spent_tokens = sum(usage.values()) if isinstance(usage, Mapping) else None
+        cost = (data or {}).get("cost_usd")
+        self.registry.settle(
+            reservation, tokens=spent_tokens, usd=Decimal(cost) if cost is not None else None
+        )
+        if data is None:
+            error = envelope.get("error") or {"code": "LLM_ERROR", "message": "no result"}
+            self.transcript.append("llm_error", {"error": error})
+            return Outcome(status="failed", error=error)
+        self.transcript.append(
+            "llm_turn",
+            {
+                "text": data["text"],
+                "tool_calls": data["tool_calls"],
+                "stop": data["stop"],
+                "usage": usage,
+                "cost_usd": cost,
+                "model": data.get("model"),
+                "incomplete_tool_calls": data.get("incomplete_tool_calls", []),
+            },
+        )
+        self.registry.update(self.thread_id, model=data.get("model") or self.model)
+        if not data["tool_calls"]:
+            outcome = self._final(data)
+            self._checkpoint()
+            return None if outcome.status == "continue" else outcome
+        for call in data["tool_calls"]:
+            await self._call(call)
+        self._checkpoint()
+        return None
+
+    async def _call(self, call: Mapping[str, Any]) -> None:
+        arguments = call.get("arguments") or {}
+        self.transcript.append(
+            "tool_intent",
+            {
+                "call_id": call["call_id"],
+                "tool": call["name"],
+                "args_sha256": args_sha256(arguments),
+                "arguments": arguments,
+            },
+        )
+        envelope, text = await run_call(
+            self.agent, self.offer, str(call["name"]), arguments, thread_id=self.thread_id
+        )
+        if call["name"] == "help" and arguments.get("action"):
+            self._signal(str(arguments["action"]), arguments.get("reason"))
+        self.transcript.append(
+            "tool_result",
+            {
+                "call_id": call["call_id"],
+                "tool": call["name"],
+                "is_error": not envelope["ok"],
+                "content": text,
+                "code": (envelope.get("error") or {}).get("code"),
+            },
+        )
+
+    def _final(self, data: Mapping[str, Any]) -> Outcome:
+        if data["stop"] not in ("end", "tool"):
+            return Outcome(
+                status="failed",
+                error={
+                    "code": "LLM_STOPPED",
+                    "message": f"the model stopped with '{data['stop']}'",
+                },
+            )
+        result: dict[str, Any] = {"text": data["text"]}
+        if self.outputs:
+            found = _outputs(data["text"], self.outputs)
+            if found is None:
+                if not self._asked_outputs:
+                    self._asked_outputs = True
+                    keys = ", ".join(self.outputs)
+                    self.transcript.append(
+                        "user_message",
+                        {"text": (f"Finish with a JSON object holding the outputs: {keys}.")},
+                    )
+                    return Outcome(status="continue")
+                return Outcome(
+                    status="failed",
+                    error={
+                        "code": "OUTPUTS_MISSING",
+                        "message": "the final answer has no JSON object with "
+                        + ", ".join(self.outputs),
+                    },
+                )
+            result["outputs"] = found
+        return Outcome(status="completed", result=result)
+
+    # --- resume, controls, signals ---------------------------------------------------------
+
+    async def _resolve_open_calls(self, events: list[dict[str, Any]]) -> Outcome | None:
+        for intent in unanswered(events):
+            name = str(intent.get("tool"))
+            if self._safe_to_repeat(name, intent.get("arguments") or {}):
+                await self._call(
+                    {
+                        "call_id": intent["call_id"],
+                        "name": name,
+                        "arguments": intent.get("arguments") or {},
+                    }
+                )
+            elif self.unknown_as_error:
+                self.transcript.append(
+                    "tool_result",
+                    {
+                        "call_id": intent["call_id"],
+                        "tool": name,
+                        "is_error": True,
+                        "code": "OUTCOME_UNKNOWN",
+                        "content": "OUTCOME_UNKNOWN: the runner "
+                        "stopped while this call ran; it was not run again, and whether it took "
+                        "effect is not known.",
+                    },
+                )
+            else:
+                self.transcript.append(
+                    "outcome_unknown", {"call_id": intent["call_id"], "tool": name}
+                )
+                self.registry.add_flag(self.thread_id, "outcome_unknown")
+                return Outcome(
+                    status="paused",
+                    error={
+                        "code": "OUTCOME_UNKNOWN",
+                        "message": f"call {intent['call_id']} of {name} may or may not have run",
+                        "hint": f"Run 'kiwi threads resume {self.thread_id} --unknown-as-error' "
+                        "to tell the model it failed.",
+                    },
+                )
+        return None
+
+    def _safe_to_repeat(self, name: str, arguments: Mapping[str, Any]) -> bool:
+        target = self.offer.names.get(name)
+        if target is None:
+            return True  # it was refused: running the refusal again changes nothing
+        kind, ident = target
+        if kind == "kiwi" and ident in ("search", "load"):
+            return True
+        if kind == "kiwi" and ident == "execute":
+            if arguments.get("item_type") != "tool":
+                return True  # a directive's text or a knowledge entry
+            ident = str(arguments.get("item_id", ""))
+        elif kind == "kiwi":
+            return False  # help: a signal is recorded once
+        try:
+            annotations = self.agent.resolve(ident).asked.annotations
+        except KiwiError:
+            return True  # it cannot run at all now
+        return annotations.read_only or annotations.idempotent
+
+    def _control(self) -> Outcome | None:
+        for control_id, op, payload in self.registry.pending_controls(self.thread_id):
+            self.registry.done_control(control_id)
+            self.transcript.append("control", {"op": op, **payload})
+            if op == "cancel":
+                return Outcome(
+                    status="cancelled",
+                    error={"code": "CANCELLED", "message": "cancelled by the operator"},
+                )
+        return None
+
+    def _signal(self, action: str, reason: Any) -> None:
+        self.transcript.append("signal", {"action": action, "reason": reason})
+        self.registry.add_flag(self.thread_id, action)
+
+    def _delta(self, event: dict[str, Any]) -> None:
+        if event.get("event") == "llm.text_delta":
+            data = event.get("data") or {}
+            self.transcript.append("llm_delta", {"text": data.get("text", "")}, durable=False)
+        elif event.get("event") == "llm.discarded":
+            self.transcript.append("llm_discarded", dict(event.get("data") or {}))
+
+    def _checkpoint(self) -> None:
+        self.transcript.checkpoint(self.signer.sign, self.signer.key_id)
+
+
+def _money(value: Decimal | None) -> str | None:
+    return None if value is None else format(value.normalize(), "f")
+
+
+def _outputs(text: str, wanted: tuple[str, ...]) -> dict[str, Any] | None:
+    """The declared outputs from the final answer: a JSON object (alone, or in a fenced
+    block) holding every one of them."""
+    candidates = [text.strip(), *(m.group(1) for m in _JSON_BLOCK.finditer(text))]
+    for candidate in candidates:
+        try:
+            value = json.loads(candidate)
+        except ValueError:
+            continue
+        if isinstance(value, dict) and all(key in value for key in wanted):
+            return {key: value[key] for key in wanted}
+    return None
+
+
+def limit_outcome(err: LimitExceeded | ContextExceeded) -> Outcome:
+    """The outcome of a run a limit stopped (nothing was sent for the turn it refused)."""
+    return Outcome(status="limit_exceeded", error=err.to_dict())

@@ -238,7 +238,62 @@ def llm_demo(project: Path, env: dict[str, str]) -> None:
         )
         sent = fake.requests[-1]
         assert sent.headers.get("x-api-key") == "sk-demo-key" and "sk-demo" not in out
+        thread_demo(project, env, fake)
         print(REAL_PROVIDER)
+
+
+THREAD_DIRECTIVE = """\
+# Brief
+
+```xml
+<directive name="brief" version="1.0.0">
+  <metadata>
+    <description>Write a one-line brief, as a thread</description>
+    <model provider="anthropic" id="demo-worker" max_tokens="200"/>
+    <limits turns="3" duration="2m"/>
+  </metadata>
+</directive>
+```
+
+Write a one-line brief about Kiwi.
+"""
+
+
+def thread_demo(project: Path, env: dict[str, str], fake: object) -> None:
+    """A directive run as a thread: its own process, a transcript, a record."""
+    import time
+
+    fake.script("demo-worker", [{"text": "Kiwi: a small kernel that runs agents safely."}])  # type: ignore[attr-defined]
+    (project / ".ai" / "directives" / "brief.md").write_text(THREAD_DIRECTIVE)
+    step("sign the thread's directive", "sign", "directive", "brief", env=env, cwd=project)
+    out = step(
+        "start it as a thread (returns at once)",
+        "--json",
+        "threads",
+        "start",
+        "brief",
+        env=env,
+        cwd=project,
+    )
+    thread_id = json.loads(out)["thread_id"]
+    deadline = time.monotonic() + 60
+    while True:
+        done = subprocess.run(
+            [KIWI, "--json", "threads", "show", thread_id],
+            env=env,
+            cwd=project,
+            capture_output=True,
+            text=True,
+        )
+        record = json.loads(done.stdout)
+        if record["status"] in ("completed", "failed", "cancelled", "limit_exceeded"):
+            break
+        if time.monotonic() > deadline:
+            raise SystemExit(f"demo failed: thread {thread_id} is still {record['status']}")
+        time.sleep(0.2)
+    step("its transcript, one line per event", "threads", "tail", thread_id, env=env, cwd=project)
+    assert record["status"] == "completed" and record["transcript"]["verified"], record
+    print(f"thread {thread_id}: {record['status']}, transcript verified")
 
 
 if __name__ == "__main__":

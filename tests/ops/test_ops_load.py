@@ -137,5 +137,5 @@ def test_offered_lists_each_id_once_and_skips_an_unparsable_one_with_its_error(
 ) -> None:
     workspace.write("knowledge/broken.md", "---\ntitle: [unclosed\n---\nbody\n")
     found = offered(workspace.kernel(), "knowledge")
-    assert [loaded.file.id for loaded in found.items] == ["style"]
+    assert [loaded.file.id for loaded in found.items] == ["style", "threads/agent_guide"]
     assert [(item_id, err.code) for item_id, err in found.skipped] == [("broken", "PARSE_ERROR")]

@@ -124,14 +124,17 @@ def test_a_knowledge_entry_is_returned_by_execute(mcp_project: McpProject) -> No
     assert entry["body"].startswith("Prefer small functions.")
 
 
-def test_thread_true_is_a_clear_not_available_yet_error(mcp_project: McpProject) -> None:
+def test_thread_true_needs_spawn_thread_which_this_policy_does_not_grant(
+    mcp_project: McpProject,
+) -> None:
     envelope = call(
         mcp_project,
         "execute",
         {"item_type": "directive", "item_id": "review", "parameters": {}, "thread": True},
     )
-    assert envelope["error"]["code"] == "NOT_AVAILABLE"
-    assert envelope["error"]["message"].startswith("threads are not available yet")
+    assert envelope["error"]["code"] == "PERMISSION_DENIED"
+    assert "spawn.thread" in envelope["error"]["message"]
+    assert not (mcp_project.root / ".ai" / "threads").exists()  # nothing registered
 
 
 def test_dry_run_resolves_and_validates_without_running(mcp_project: McpProject) -> None:
@@ -211,7 +214,11 @@ def test_directives_are_prompts_and_knowledge_entries_are_resources(
         ("strict", False),
     ]
     assert "Review lib.py at depth 5" in prompt.messages[0].content.text
-    assert [r.uri for r in resources.resources] == ["kiwi://knowledge/style"]
+    # the project's entry, and the system's thread guide
+    assert [r.uri for r in resources.resources] == [
+        "kiwi://knowledge/style",
+        "kiwi://knowledge/threads/agent_guide",
+    ]
     assert resource.contents[0].text.startswith("---\ntitle: House style")
 
 

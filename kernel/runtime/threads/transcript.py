@@ -1,12 +1,18 @@
 """A thread's transcript (SPEC §13.2): one JSON event per line, hash-chained, with signed
 checkpoints at turn boundaries — the journal a resume trusts only after verifying it.
 
-Each line is ``{"seq", "ts", "type", "payload", "prev"}`` (compact, sorted keys), ``prev``
-the SHA-256 of the previous line's bytes. A ``checkpoint`` event carries the SHA-256 of every
-byte before it and the operator key's signature over that hash. Appends are one ``write`` of
-a whole line under an exclusive ``flock`` and fsynced (deltas may skip the fsync: the next
-durable append covers them), so a crash loses at most a line that was never acknowledged;
-such a torn last line is cut off by the next append and recorded as ``torn_tail``.
+A line is ``compact_json({seq, ts, type, payload, prev})``: ``seq`` from 1, ``prev`` the
+SHA-256 hex of the previous line's bytes (no newline), ``GENESIS`` first. A ``checkpoint``'s
+payload is ``{upto, hash, key, signature}``: the seq before it, the SHA-256 hex of all the
+file's bytes before its line, the signer's fingerprint, ``sign(hash.encode("ascii"))`` (the
+runner's ``Signer`` gives base64url Ed25519; the transcript passes the text through).
+
+An append is one ``O_APPEND`` write of a whole line under an exclusive ``flock`` of the file,
+fsynced unless the event is droppable (the next durable append covers those). A crash can
+only leave a torn last line (no newline), never acknowledged: the next append cuts it and
+records a ``torn_tail`` event ``{bytes}`` first. Each line is vouched for by the next one's
+``prev``, so the last line is held only by its own fields (a final checkpoint's hash and
+signature; not its ``ts``), and lines cut at the end leave no trace in the file itself.
 """
 
 from __future__ import annotations
@@ -15,24 +21,39 @@ import fcntl
 import hashlib
 import json
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import IO, Any, Final
+
+from kiwi_mcp.kernel.errors import TranscriptTampered, UsageError
+from kiwi_mcp.kernel.store.fileio import ensure_private_dir, fsync_dir
+from kiwi_mcp.kernel.trust.encoding import compact_json
 
 __all__ = ["GENESIS", "Transcript", "Verification"]
 
 GENESIS: Final = "0" * 64
-
-
-def _line(event: Mapping[str, Any]) -> bytes:
-    text = json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return text.encode("utf-8")
+_RESERVED: Final = frozenset({"checkpoint", "torn_tail"})
+_KEYS: Final = frozenset({"seq", "ts", "type", "payload", "prev"})
+_CHUNK: Final = 65536
+_FLAGS: Final = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Verification:
+    """What ``Transcript.verify`` found.
+
+    ``events`` counts the complete lines (all of them, past a failure too); ``checkpoints``
+    the checkpoints that held before the first failure. Every event before
+    ``first_bad_seq`` is intact. ``reason`` is one of ``"not JSON"`` (not an event object),
+    ``"seq gap"``, ``"prev mismatch"`` (then ``first_bad_seq`` is the line before, the one
+    that no longer hashes to what its successor recorded), ``"checkpoint hash"``,
+    ``"checkpoint signature"``, ``"torn tail"``.
+    """
+
     events: int
     verified: bool
     first_bad_seq: int | None
@@ -40,219 +61,354 @@ class Verification:
     checkpoints: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "events": self.events,
-            "verified": self.verified,
-            "first_bad_seq": self.first_bad_seq,
-            "reason": self.reason,
-            "checkpoints": self.checkpoints,
-        }
+        return asdict(self)
 
 
 class Transcript:
-    """The transcript file of one thread (made on the first append)."""
+    """The transcript file at ``path``, made (folder 0700, file 0600) on the first append.
+
+    One instance keeps the file open and remembers the chain's end (seq, last line's hash,
+    size), read once from the file's tail; it re-reads the tail only when the size shows
+    another writer appended. Safe to share between threads; a forked child reopens the file.
+    """
 
     def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
         self.path = path
         self._clock = clock
+        self._mutex = threading.Lock()
+        self._fd, self._pid = -1, 0
+        self._size, self._seq, self._prev = -1, 0, GENESIS
+        # The SHA-256 of the whole file, kept once a checkpoint needed it, while _size holds.
+        self._hasher: hashlib._Hash | None = None
 
     @classmethod
     def for_thread(cls, project_root: Path, thread_id: str, **kw: Any) -> Transcript:
+        """``<project>/.ai/threads/<thread_id>/transcript.jsonl``.
+
+        Raises UsageError for a thread id that is not one folder name.
+        """
+        if thread_id in ("", ".", "..") or "/" in thread_id or "\0" in thread_id:
+            raise UsageError(
+                f"not a thread id: {thread_id!r}", hint="Run 'kiwi threads list' for the ids."
+            )
         return cls(project_root / ".ai" / "threads" / thread_id / "transcript.jsonl", **kw)
 
-    # --- writing -------------------------------------------------------------------------
+    # --- writing ---------------------------------------------------------------------------
 
     def append(
         self, type: str, payload: Mapping[str, Any], *, durable: bool = True
     ) -> dict[str, Any]:
-        """Write one event after the last; returns it."""
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            seq, prev, torn = self._tail(fd)
-            if torn:
-                os.ftruncate(fd, os.fstat(fd).st_size - torn)
-                seq, prev = self._write(fd, seq, prev, "torn_tail", {"bytes": torn})
-            event = self._event(seq + 1, prev, type, payload)
-            os.write(fd, _line(event) + b"\n")
-            if durable:
-                os.fsync(fd)
-            return event
-        finally:
-            os.close(fd)
+        """Write one event after the last and return it.
+
+        Raises UsageError for a reserved type (``checkpoint``, ``torn_tail``), TypeError or
+        ValueError when ``payload`` is not JSON (nothing is written), TranscriptTampered when
+        the file's last line is not an event, OSError on I/O failure.
+        """
+        if type in _RESERVED or not type:
+            raise UsageError(
+                f"transcript event type {type!r} is empty or reserved",
+                hint="checkpoint and torn_tail are the transcript's own; name another type.",
+            )
+        payload = dict(payload)
+        body = compact_json(payload)
+        with self._locked() as fd:
+            return self._write(fd, type, payload, body, durable)
 
     def checkpoint(self, sign: Callable[[bytes], str], key: str) -> dict[str, Any]:
-        """A signed ``checkpoint``: the hash of every byte before it, signed."""
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            seq, prev, torn = self._tail(fd)
-            if torn:
-                os.ftruncate(fd, os.fstat(fd).st_size - torn)
-                seq, prev = self._write(fd, seq, prev, "torn_tail", {"bytes": torn})
-            digest = _file_hash(fd)
+        """Append a durable, signed ``checkpoint`` of everything before it; returns it.
+
+        The first checkpoint of an instance hashes the whole file; later ones reuse the
+        running hash unless another writer appended in between. Raises what ``append``
+        raises and whatever ``sign`` raises (nothing is written then).
+        """
+        with self._locked() as fd:
+            if self._hasher is None:  # under the lock the file is exactly what we know
+                with os.fdopen(os.dup(fd), "rb") as handle:
+                    handle.seek(0)  # the shared offset: O_APPEND writes ignore it
+                    self._hasher = hashlib.file_digest(handle, "sha256")
+            digest = self._hasher.hexdigest()
             payload = {
-                "upto": seq,
+                "upto": self._seq,
                 "hash": digest,
                 "key": key,
                 "signature": sign(digest.encode("ascii")),
             }
-            event = self._event(seq + 1, prev, "checkpoint", payload)
-            os.write(fd, _line(event) + b"\n")
-            os.fsync(fd)
-            return event
-        finally:
-            os.close(fd)
+            return self._write(fd, "checkpoint", payload, compact_json(payload), True)
 
-    def _event(self, seq: int, prev: str, type: str, payload: Mapping[str, Any]) -> dict[str, Any]:
-        return {
-            "seq": seq,
-            "ts": round(self._clock(), 6),
-            "type": type,
-            "payload": dict(payload),
-            "prev": prev,
-        }
+    def close(self) -> None:
+        """Close the file; a later append opens it again."""
+        with self._mutex:
+            if self._fd >= 0 and self._pid == os.getpid():
+                os.close(self._fd)
+            self._fd, self._size = -1, -1
+
+    def __del__(self, _close: Callable[[int], None] = os.close) -> None:
+        if getattr(self, "_fd", -1) >= 0 and self._pid == os.getpid():
+            _close(self._fd)
+
+    @contextmanager
+    def _locked(self) -> Iterator[int]:
+        """The open file, flocked, with the chain's end known and a torn tail cut."""
+        with self._mutex:
+            fd = self._open()
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                size = os.fstat(fd).st_size
+                if size != self._size:
+                    self._load_tail(fd, size)
+                yield fd
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def _open(self) -> int:
+        if self._fd >= 0 and self._pid == os.getpid():
+            return self._fd
+        if self._fd >= 0:
+            # A forked child: it shares the parent's open file description, which flock
+            # sees as one holder, so it closes its copy (the parent's lock stays) and opens
+            # its own.
+            os.close(self._fd)
+        folder = self.path.parent
+        made_folder = not folder.is_dir()
+        if made_folder:
+            ensure_private_dir(folder)
+        try:
+            fd, made = os.open(self.path, _FLAGS | os.O_EXCL, 0o600), True
+        except FileExistsError:
+            fd, made = os.open(self.path, _FLAGS, 0o600), False
+        if made:
+            fsync_dir(folder)
+            if made_folder:
+                fsync_dir(folder.parent)
+        self._fd, self._pid, self._size = fd, os.getpid(), -1
+        return fd
+
+    def _load_tail(self, fd: int, size: int) -> None:
+        end, last = _tail(fd, size)
+        seq = self._seq_of(last)
+        prev = GENESIS if last is None else hashlib.sha256(last).hexdigest()
+        self._size, self._seq, self._prev, self._hasher = end, seq, prev, None
+        if end < size:
+            os.ftruncate(fd, end)
+            payload = {"bytes": size - end}
+            self._write(fd, "torn_tail", payload, compact_json(payload), True)
 
     def _write(
-        self, fd: int, seq: int, prev: str, type: str, payload: Mapping[str, Any]
-    ) -> tuple[int, str]:
-        line = _line(self._event(seq + 1, prev, type, payload))
-        os.write(fd, line + b"\n")
-        return seq + 1, hashlib.sha256(line).hexdigest()
+        self, fd: int, type: str, payload: dict[str, Any], body: bytes, durable: bool
+    ) -> dict[str, Any]:
+        seq, prev, ts = self._seq + 1, self._prev, float(self._clock())
+        # compact_json of the whole event, its keys in sorted order, without encoding the
+        # payload again.
+        line = b'{"payload":%b,"prev":"%b","seq":%d,"ts":%b,"type":%b}' % (
+            body,
+            prev.encode("ascii"),
+            seq,
+            compact_json(ts),
+            compact_json(type),
+        )
+        data = line + b"\n"
+        written = os.write(fd, data)
+        while written < len(data):  # a short write (a signal, a full disk): rare
+            written += os.write(fd, data[written:])
+        # A failed write leaves this state as it was; the size then differs, so the next
+        # append reads the tail again (and cuts a torn line).
+        self._seq, self._prev = seq, hashlib.sha256(line).hexdigest()
+        self._size += len(data)
+        if self._hasher is not None:
+            self._hasher.update(data)
+        if durable:
+            os.fsync(fd)
+        return {"seq": seq, "ts": ts, "type": type, "payload": payload, "prev": prev}
 
-    @staticmethod
-    def _tail(fd: int) -> tuple[int, str, int]:
-        """(last seq, hash of the last line, bytes of a torn last line) — reads only the end."""
-        size = os.fstat(fd).st_size
-        if size == 0:
-            return 0, GENESIS, 0
-        start, data = size, b""
-        while start > 0:
-            start = max(0, start - 65536)
-            data = os.pread(fd, size - start, start)
-            complete = data[: data.rfind(b"\n") + 1]
-            if start == 0 or complete[:-1].rfind(b"\n") != -1:
-                break
-        end = data.rfind(b"\n") + 1
-        torn = len(data) - end
-        if end == 0:
-            return 0, GENESIS, torn
-        last = data[: end - 1].rsplit(b"\n", 1)[-1]
-        try:
-            seq = int(json.loads(last)["seq"])
-        except (ValueError, KeyError, TypeError):
-            seq = 0
-        return seq, hashlib.sha256(last).hexdigest(), torn
-
-    # --- reading -------------------------------------------------------------------------
-
-    def _lines(self) -> Iterator[bytes]:
-        try:
-            handle = self.path.open("rb")
-        except FileNotFoundError:
-            return
-        with handle:
-            yield from handle
+    # --- reading ---------------------------------------------------------------------------
 
     def events(self, *, after_seq: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
-        """The parsed events after ``after_seq`` (a torn or unreadable line ends the list)."""
+        """The events with a seq above ``after_seq``, at most ``limit``, read line by line.
+
+        Lines that are not events and a torn last line are left out (``verify`` says why).
+        """
         out: list[dict[str, Any]] = []
-        for raw in self._lines():
-            if not raw.endswith(b"\n"):
-                break
-            try:
-                event = json.loads(raw)
-            except ValueError:
-                break
-            if event.get("seq", 0) > after_seq:
+        if limit is not None and limit <= 0:
+            return out
+        for line, complete in self._lines(settle=False):
+            event = _parse(line) if complete else None
+            if event is not None and event["seq"] > after_seq:
                 out.append(event)
                 if limit is not None and len(out) >= limit:
                     break
         return out
 
     def last_seq(self) -> int:
-        events = self.events()
-        return int(events[-1]["seq"]) if events else 0
+        """The seq of the last complete line (0 for no file or no line).
+
+        Raises TranscriptTampered when that line is not an event.
+        """
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return 0
+        try:
+            _, last = _tail(fd, os.fstat(fd).st_size)
+        finally:
+            os.close(fd)
+        return self._seq_of(last)
+
+    def _seq_of(self, last: bytes | None) -> int:
+        event = None if last is None else _parse(last)
+        if last is not None and event is None:
+            raise TranscriptTampered(
+                f"{self.path}: the last complete line is not a transcript event",
+                hint="Run 'kiwi threads show <id>' to see where the transcript changed.",
+                details={"path": str(self.path)},
+            )
+        return 0 if event is None else int(event["seq"])
 
     def verify(self, check_signature: Callable[[bytes, str, str], bool]) -> Verification:
-        """Stream the file: every line parses, seq goes up by one, ``prev`` is the previous
-        line's hash, each checkpoint's hash and signature hold."""
-        whole = hashlib.sha256()
-        prev = GENESIS
-        seq = 0
-        checkpoints = 0
+        """Check the whole chain in one pass, in constant memory (see ``Verification``).
 
-        def bad(reason: str) -> Verification:
-            return Verification(
-                events=seq,
-                verified=False,
-                first_bad_seq=seq + 1,
-                reason=reason,
-                checkpoints=checkpoints,
-            )
-
-        for raw in self._lines():
-            if not raw.endswith(b"\n"):
-                return bad("torn tail")
-            line = raw[:-1]
-            try:
-                event = json.loads(line)
-            except ValueError:
-                return bad("not JSON")
-            if not isinstance(event, dict) or event.get("seq") != seq + 1:
-                return bad("seq gap")
-            if event.get("prev") != prev:
-                # the line before no longer hashes to what this one recorded: it changed
-                return Verification(
-                    events=seq,
-                    verified=False,
-                    first_bad_seq=max(seq, 1),
-                    reason="prev mismatch",
-                    checkpoints=checkpoints,
-                )
-            if _line(event) != line:
-                return bad("not in canonical form")
-            if event.get("type") == "checkpoint":
-                payload = event.get("payload") or {}
-                if payload.get("hash") != whole.hexdigest():
-                    return bad("checkpoint hash")
-                if not check_signature(
-                    str(payload.get("hash")).encode("ascii"),
-                    str(payload.get("signature")),
-                    str(payload.get("key")),
-                ):
-                    return bad("checkpoint signature")
-                checkpoints += 1
-            whole.update(raw)
+        ``check_signature(hash_ascii, signature, key)`` says whether a checkpoint's
+        signature is ``key``'s over its hash. No file is an empty, verified transcript.
+        """
+        count = checkpoints = 0
+        bad: tuple[int, str] | None = None
+        prev, whole = GENESIS, hashlib.sha256()
+        for line, complete in self._lines(settle=True):
+            expected = count + 1
+            if not complete:
+                bad = bad or (expected, "torn tail")
+                break
+            count += 1
+            if bad is not None:
+                continue
+            event = _parse(line)
+            if event is None:
+                bad = (expected, "not JSON")
+            elif event["seq"] != expected:
+                bad = (expected, "seq gap")
+            elif event["prev"] != prev:
+                bad = (max(expected - 1, 1), "prev mismatch")
+            elif event["type"] == "checkpoint":
+                fault = _checkpoint_fault(event["payload"], count - 1, whole, check_signature)
+                if fault is None:
+                    checkpoints += 1
+                else:
+                    bad = (expected, fault)
             prev = hashlib.sha256(line).hexdigest()
-            seq += 1
+            whole.update(line + b"\n")
+        first_bad, reason = bad or (None, None)
         return Verification(
-            events=seq, verified=True, first_bad_seq=None, reason=None, checkpoints=checkpoints
+            events=count,
+            verified=bad is None,
+            first_bad_seq=first_bad,
+            reason=reason,
+            checkpoints=checkpoints,
         )
 
     def follow(
         self, after_seq: int, *, poll_s: float = 0.2, stop: Callable[[], bool]
     ) -> Iterator[dict[str, Any]]:
-        """New events as they are appended, until ``stop()`` is true."""
-        seen = after_seq
+        """Yield each event with a seq above ``after_seq`` as it is appended (the file may
+        not exist yet), polling every ``poll_s``, until ``stop()`` is true; what was appended
+        before ``stop()`` turned true is still yielded."""
+        seen, pos = after_seq, 0
         while True:
             done = stop()
-            for event in self.events(after_seq=seen):
-                seen = int(event["seq"])
-                yield event
+            try:
+                with self.path.open("rb") as handle:
+                    if os.fstat(handle.fileno()).st_size < pos:
+                        pos = 0  # rewritten under us: read again, the seq filter holds
+                    handle.seek(pos)
+                    for line, complete in _split(handle, settle=False):
+                        if not complete:
+                            break
+                        pos += len(line) + 1
+                        event = _parse(line)
+                        if event is not None and event["seq"] > seen:
+                            seen = event["seq"]
+                            yield event
+            except FileNotFoundError:
+                pass
             if done:
                 return
             time.sleep(poll_s)
 
+    def _lines(self, *, settle: bool) -> Iterator[tuple[bytes, bool]]:
+        try:
+            handle = self.path.open("rb")
+        except FileNotFoundError:
+            return
+        with handle:
+            yield from _split(handle, settle=settle)
 
-def _file_hash(fd: int) -> str:
-    digest = hashlib.sha256()
-    offset = 0
-    while True:
-        block = os.pread(fd, 1 << 20, offset)
-        if not block:
-            return digest.hexdigest()
-        digest.update(block)
-        offset += len(block)
+
+def _split(handle: IO[bytes], *, settle: bool) -> Iterator[tuple[bytes, bool]]:
+    """(line without its newline, whether it had one). With ``settle``, a last line without
+    a newline is read again under a shared flock: a writer mid-``write`` holds the exclusive
+    one, so what is still unfinished then is really torn."""
+    while raw := handle.readline():
+        if not raw.endswith(b"\n") and settle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_SH)  # released when the handle closes
+            settle = False
+            handle.seek(handle.tell() - len(raw))  # the writer may have cut it meanwhile
+            raw = handle.readline()
+            if not raw:
+                return
+        if not raw.endswith(b"\n"):
+            yield raw, False
+            return
+        yield raw[:-1], True
+
+
+def _parse(line: bytes) -> dict[str, Any] | None:
+    """The event on a line, or None unless it is exactly an event object."""
+    try:
+        event = json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+    if (
+        isinstance(event, dict)
+        and event.keys() == _KEYS
+        and type(event["seq"]) is int
+        and type(event["ts"]) in (int, float)
+        and isinstance(event["type"], str)
+        and isinstance(event["payload"], dict)
+        and isinstance(event["prev"], str)
+    ):
+        return event
+    return None
+
+
+def _checkpoint_fault(
+    payload: dict[str, Any],
+    upto: int,
+    whole: hashlib._Hash,
+    check_signature: Callable[[bytes, str, str], bool],
+) -> str | None:
+    digest, given = whole.hexdigest(), payload.get("upto")
+    if type(given) is not int or given != upto or payload.get("hash") != digest:
+        return "checkpoint hash"
+    signature, key = payload.get("signature"), payload.get("key")
+    if (
+        isinstance(signature, str)
+        and isinstance(key, str)
+        and check_signature(digest.encode("ascii"), signature, key)
+    ):
+        return None
+    return "checkpoint signature"
+
+
+def _tail(fd: int, size: int) -> tuple[int, bytes | None]:
+    """(offset just past the last newline, the last complete line or None), reading only
+    the end of the file backwards."""
+    buf, pos = b"", size
+    while pos > 0:
+        step = min(_CHUNK, pos)
+        pos -= step
+        buf = os.pread(fd, step, pos) + buf
+        last_nl = buf.rfind(b"\n")
+        if last_nl == -1:
+            continue
+        before = buf.rfind(b"\n", 0, last_nl)
+        if before != -1 or pos == 0:
+            return pos + last_nl + 1, buf[before + 1 : last_nl]
+    return 0, None

@@ -1,4 +1,5 @@
-"""The subprocess primitive's records: ``ProcessSpec`` in, ``ProcessResult`` out.
+"""The subprocess primitive's records: ``ProcessSpec`` in, ``ProcessResult`` out (or
+``DetachedResult`` for a child started with ``detach``).
 
 Checks name the field and never echo an environment value (it may be a secret).
 """
@@ -12,7 +13,7 @@ from typing import Any
 
 from .errors import PrimitiveError
 
-__all__ = ["ProcessResult", "ProcessSpec"]
+__all__ = ["DetachedResult", "ProcessResult", "ProcessSpec"]
 
 
 def _config_error(message: str) -> PrimitiveError:
@@ -22,6 +23,11 @@ def _config_error(message: str) -> PrimitiveError:
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ProcessSpec:
     """What to run. ``env`` is the child's whole environment (never merged with ours).
+
+    With ``detach``, the child is started and left running: its stdout and stderr are
+    appended to ``log`` (an absolute path, required then and only then), its stdin is
+    ``/dev/null`` (so ``input`` and ``stream`` do not apply), and ``timeout``, ``max_output``
+    and ``grace`` are not used.
 
     Raises ``PrimitiveError("CONFIG_INVALID")`` naming the field when a value is unusable.
     """
@@ -35,6 +41,8 @@ class ProcessSpec:
     max_output: int = 8 * 1024 * 1024
     stream: bool = False
     grace: float = 2.0
+    detach: bool = False
+    log: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.command, str) or not self.command or "\0" in self.command:
@@ -61,8 +69,27 @@ class ProcessSpec:
             raise _config_error(f"max_output: expected an integer, got {self.max_output!r}")
         if self.max_output < 0:
             raise _config_error(f"max_output: expected an integer ≥ 0, got {self.max_output}")
+        self._check_detach()
         # A private read-only copy, so the caller mutating its dict cannot change a frozen spec.
         object.__setattr__(self, "env", MappingProxyType(dict(self.env)))
+
+    def _check_detach(self) -> None:
+        if not isinstance(self.detach, bool):
+            raise _config_error(f"detach: expected a boolean, got {self.detach!r}")
+        if self.log is not None and (
+            not isinstance(self.log, str) or "\0" in self.log or not self.log.startswith("/")
+        ):
+            raise _config_error(f"log: expected an absolute path string, got {self.log!r}")
+        if not self.detach:
+            if self.log is not None:
+                raise _config_error("log: only used with detach: true")
+            return
+        if self.log is None:
+            raise _config_error("log: required with detach: true (where the child's output goes)")
+        if self.input is not None:
+            raise _config_error("input: not allowed with detach: true (stdin is /dev/null)")
+        if self.stream:
+            raise _config_error("stream: not allowed with detach: true (output goes to log)")
 
     @classmethod
     def from_dict(cls, config: Mapping[str, Any]) -> ProcessSpec:
@@ -97,6 +124,8 @@ class ProcessSpec:
             "max_output": self.max_output,
             "stream": self.stream,
             "grace": self.grace,
+            "detach": self.detach,
+            "log": self.log,
         }
 
 
@@ -145,3 +174,20 @@ class ProcessResult:
             parsed=data.get("parsed"),
             has_json=bool(data.get("has_json", False)),
         )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DetachedResult:
+    """A detached child that is running: its ``pid`` (also its session and group id) and
+    ``started_at``, the UTC time it was started as ISO 8601 with milliseconds."""
+
+    pid: int
+    started_at: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"pid": self.pid, "started_at": self.started_at}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DetachedResult:
+        """The inverse of ``to_dict``."""
+        return cls(pid=int(data["pid"]), started_at=str(data["started_at"]))

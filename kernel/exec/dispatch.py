@@ -11,7 +11,13 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kiwi_mcp.kernel.errors import ExecutionFailed, ExecutionTimeout, KiwiError, error_for_code
+from kiwi_mcp.kernel.errors import (
+    ConfigInvalid,
+    ExecutionFailed,
+    ExecutionTimeout,
+    KiwiError,
+    error_for_code,
+)
 from kiwi_mcp.primitives.errors import PrimitiveError, PrimitiveTimeout
 from kiwi_mcp.primitives.process import ProcessSpec, run_process
 
@@ -54,20 +60,24 @@ async def run_subprocess(
     on_event: EventHook | None,
     project_path: Path | None = None,
 ) -> tuple[Any, dict[str, Any]]:
-    """Run the subprocess primitive; returns (data, meta.process). With ``detach`` the child
-    is only started (``{pid, started_at}``; its ``log`` must be inside the project's .ai/).
+    """Run the subprocess primitive; returns (data, meta.process).
+
+    With ``detach: true`` the child is only started: data is ``{pid, started_at}``, meta
+    ``{pid, detached: true, log}`` (the log relative to ``project_path``), and the ``log``
+    (relative paths below ``project_path``) must be inside ``<project_path>/.ai/``.
 
     Raises:
         ExecutionFailed: non-zero exit, a JSON ``{"ok": false}`` result, or a command that
-            cannot start. ExecutionTimeout: the run passed its timeout.
+            cannot start. ExecutionTimeout: the run passed its timeout. ConfigInvalid: a
+            bad setting, or a detached ``log`` missing or outside the project's ``.ai/``.
     """
     child_env = dict(env)
     child_env.update(config.get("env") or {})
-    if config.get("detach"):
-        return _detach(config, child_env, project_path)
     prefix = config.get("param_env_prefix")
     if prefix:
         child_env.update(_param_env(prefix, params))
+    if config.get("detach"):
+        return _detach(config, child_env, project_path)
     try:
         spec = ProcessSpec(
             command=config["command"],
@@ -112,30 +122,61 @@ async def run_subprocess(
 def _detach(
     config: Mapping[str, Any], env: Mapping[str, str], project_path: Path | None
 ) -> tuple[Any, dict[str, Any]]:
-    from kiwi_mcp.kernel.errors import ConfigInvalid
     from kiwi_mcp.primitives.process import start_detached
 
-    log = config.get("log")
-    state = (project_path or Path.cwd()).resolve() / ".ai"
-    target = Path(str(log or "")).resolve() if log else None
-    if target is None or not target.is_relative_to(state):
-        raise ConfigInvalid(
-            "config log: a detached process needs 'log', a file inside the project's .ai/",
-            hint='e.g. log: "${project.path}/.ai/threads/${thread.id}/runner.log"',
-            details={"field": "log"},
-        )
+    state, target = _detached_log(config.get("log"), project_path)
     try:
         spec = ProcessSpec(
             command=config["command"],
             args=tuple(config.get("args") or ()),
             cwd=config.get("cwd"),
             env=env,
+            input=config.get("input"),
+            stream=bool(config.get("stream", False)),
+            detach=True,
+            log=str(target),
         )
-        started = start_detached(spec, str(target))
+        started = start_detached(spec)
     except PrimitiveError as exc:
         raise _map_primitive_error(exc) from None
-    meta = {"pid": started.pid, "detached": True, "log": str(target.relative_to(state.parent))}
-    return {"pid": started.pid, "started_at": started.started_at}, meta
+    meta = {
+        "pid": started.pid,
+        "detached": True,
+        "log": target.relative_to(state.parent).as_posix(),
+    }
+    return started.to_dict(), meta
+
+
+def _detached_log(log: Any, project_path: Path | None) -> tuple[Path, Path]:
+    """The project's real ``.ai/`` folder and the detached child's log inside it.
+
+    A relative ``log`` is below the project root; symlinks are followed before the check, so
+    a link out of ``.ai/`` does not pass (the primitive refuses a link as the log itself).
+
+    Raises ConfigInvalid naming ``log`` when it is missing or outside ``<project>/.ai/``.
+    """
+    hint = 'Set log to a file below .ai/, e.g. log: "${project.path}/.ai/threads/<id>/runner.log".'
+    if project_path is None:
+        raise ConfigInvalid(
+            "log: a detached process needs the project root to place its log",
+            hint=hint,
+            details={"field": "log"},
+        )
+    if not isinstance(log, str) or not log or "\0" in log:
+        raise ConfigInvalid(
+            "log: required with detach: true (a file inside the project's .ai/ folder)",
+            hint=hint,
+            details={"field": "log"},
+        )
+    state = project_path.resolve() / ".ai"
+    target = (project_path / log).resolve()
+    if target == state or not target.is_relative_to(state):
+        raise ConfigInvalid(
+            f"log: a detached process's log must be inside the project's .ai/ folder, got {log!r}",
+            hint=hint,
+            details={"field": "log", "log": log},
+        )
+    return state, target
 
 
 def _tool_error_message(parsed: Mapping[str, Any], fallback: str) -> str:

@@ -16,10 +16,14 @@ from typing import Any, Final
 from kiwi_mcp.kernel.errors import ParseError
 
 __all__ = [
+    "COMPACTED",
+    "CONTEXT_POLICIES",
     "DEFAULT_TURNS",
     "args_sha256",
+    "compaction",
     "estimate_tokens",
     "history",
+    "not_started",
     "parse_limits",
     "unanswered",
     "wire_name",
@@ -32,6 +36,12 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h)?\s*$")
 _UNITS: Final = MappingProxyType({None: 1.0, "s": 1.0, "m": 60.0, "h": 3600.0})
 _INTS = ("turns", "tokens", "spawns", "depth")
 _MILLION = Decimal(1_000_000)
+#: ``<limits context=…>``: what a turn that would not fit the model's window does
+CONTEXT_POLICIES: Final = ("compact", "fail")
+COMPACTED: Final = (
+    "[compacted: this tool result ({chars} characters) was dropped from the conversation "
+    "to fit the model's context window; the thread's transcript keeps it]"
+)
 
 
 def _bad(field: str, wanted: str, got: str) -> ParseError:
@@ -44,12 +54,13 @@ def _bad(field: str, wanted: str, got: str) -> ParseError:
 
 def parse_limits(attrs: Mapping[str, str]) -> dict[str, Any]:
     """A directive's ``<limits>`` as values: turns (default 25), tokens, spend (USD Decimal),
-    duration (seconds; ``90``, ``90s``, ``10m``, ``2h``), spawns, depth.
+    duration (seconds; ``90``, ``90s``, ``10m``, ``2h``), spawns, depth, and context
+    (``compact``, the default, or ``fail``: what a turn over the context window does).
 
     Raises:
         ParseError: an unknown attribute or a value that is not what it should be.
     """
-    out: dict[str, Any] = {"turns": DEFAULT_TURNS}
+    out: dict[str, Any] = {"turns": DEFAULT_TURNS, "context": "compact"}
     for key, text in attrs.items():
         if key in _INTS:
             if not text.strip().isdigit():
@@ -68,8 +79,12 @@ def parse_limits(attrs: Mapping[str, str]) -> dict[str, Any]:
             if found is None:
                 raise _bad(key, "seconds, or a number with s, m or h", text)
             out["duration_s"] = float(found[1]) * _UNITS[found[2]]
+        elif key == "context":
+            if text.strip() not in CONTEXT_POLICIES:
+                raise _bad(key, " or ".join(CONTEXT_POLICIES), text)
+            out["context"] = text.strip()
         else:
-            raise _bad(key, "one of turns, tokens, spend, duration, spawns, depth", text)
+            raise _bad(key, "one of turns, tokens, spend, duration, spawns, depth, context", text)
     return out
 
 
@@ -116,11 +131,57 @@ def unanswered(events: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return list(open_calls.values())
 
 
+def not_started(events: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The last ``llm_turn``'s tool calls that have neither an intent nor a result: the
+    runner stopped before it began them, so running them now cannot repeat an effect."""
+    calls: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for event in events:
+        payload = event.get("payload") or {}
+        kind = event.get("type")
+        if kind == "llm_turn":
+            calls = [dict(call) for call in payload.get("tool_calls") or ()]
+            seen = set()
+        elif kind in ("tool_intent", "tool_result"):
+            seen.add(str(payload.get("call_id")))
+    return [call for call in calls if str(call.get("call_id")) not in seen]
+
+
+def compaction(messages: list[dict[str, Any]], excess: int) -> list[str] | None:
+    """The call ids whose results, dropped oldest first, free ``excess`` input tokens; the
+    last message (the newest results, or the prompt) is always kept whole. None when
+    dropping every older result is not enough."""
+    chosen: list[str] = []
+    freed = 0
+    for message in messages[:-1]:
+        if message["role"] != "user":
+            continue
+        for block in message["content"]:
+            if block.get("type") != "tool_result" or str(block["content"]).startswith(
+                "[compacted:"
+            ):
+                continue
+            text = str(block["content"])
+            freed += len(text) // 3 - len(COMPACTED.format(chars=len(text))) // 3
+            chosen.append(str(block["call_id"]))
+            if freed >= excess:
+                return chosen
+    return None
+
+
 def history(events: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """The canonical messages (SPEC §12.4) a transcript amounts to: the user's prompt, each
     ``llm_turn`` as an assistant message, each turn's ``tool_result``s as the next user
     message. A call the transcript has no result for gets an error result saying so, so the
-    history a provider sees is always valid (every tool call answered)."""
+    history a provider sees is always valid (every tool call answered). Results a
+    ``compacted`` event names are replaced by a note saying so."""
+    events = list(events)
+    dropped = {
+        str(call_id)
+        for event in events
+        if event.get("type") == "compacted"
+        for call_id in (event.get("payload") or {}).get("call_ids") or ()
+    }
     messages: list[dict[str, Any]] = []
     pending: list[dict[str, Any]] = []  # the last turn's calls, in order
     results: dict[str, dict[str, Any]] = {}
@@ -137,11 +198,14 @@ def history(events: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
                     "it was not run again",
                     "is_error": True,
                 }
+            content = found["content"]
+            if call["call_id"] in dropped:
+                content = COMPACTED.format(chars=len(content))
             blocks.append(
                 {
                     "type": "tool_result",
                     "call_id": call["call_id"],
-                    "content": found["content"],
+                    "content": content,
                     "is_error": found["is_error"],
                 }
             )

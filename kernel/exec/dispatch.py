@@ -6,6 +6,7 @@ onto the kernel's error tree.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -103,13 +104,15 @@ async def run_subprocess(
         "truncated": result.truncated,
         "duration_ms": result.duration_ms,
     }
+    has_json, parsed = result.has_json, result.parsed
+    if not has_json and config.get("result") == "last_line":
+        has_json, parsed = _last_line_json(result.stdout)
     if result.exit_code != 0:
         message = f"{Path(spec.command).name} exited with code {result.exit_code}"
-        if result.has_json and isinstance(result.parsed, dict) and result.parsed.get("ok") is False:
-            message = _tool_error_message(result.parsed, message)
+        if has_json and isinstance(parsed, dict) and parsed.get("ok") is False:
+            message = _tool_error_message(parsed, message)
         raise ExecutionFailed(message, details={"process": meta})
-    if result.has_json:
-        parsed = result.parsed
+    if has_json:
         if isinstance(parsed, dict) and parsed.get("ok") is False:
             raise ExecutionFailed(
                 _tool_error_message(parsed, "the tool reported a failure"),
@@ -117,6 +120,17 @@ async def run_subprocess(
             )
         return parsed, meta
     return {"stdout": result.stdout}, meta
+
+
+def _last_line_json(stdout: str) -> tuple[bool, Any]:
+    """``result: last_line``: a streaming tool's data is its last non-empty stdout line."""
+    lines = [line for line in stdout.splitlines() if line.strip()]
+    if not lines:
+        return False, None
+    try:
+        return True, json.loads(lines[-1])
+    except ValueError:
+        return False, None
 
 
 def _detach(

@@ -1,10 +1,11 @@
 """The thread registry (SPEC §13.2, §13.3): SQLite in WAL mode, shared by every process of a
 project — runners, the CLI, the server.
 
-Tables: ``threads`` (one row per thread: directive, lineage, status, pid, turn, limits and
-the ledger's running totals), ``ledger`` (each reservation and its settlement), ``controls``
-(requests to a runner: cancel, and later pause/inject), ``approvals`` and ``events_index``
-(for the next issues), ``schema_version`` (migrations run forward, in order, on open).
+Tables (``schema.py``): ``threads`` (one row per thread: directive, lineage, status, pid, turn,
+limits and the ledger's running totals), ``ledger`` (each reservation and its settlement),
+``controls`` (requests to a runner: cancel, and later pause/inject), ``approvals`` and
+``events_index`` (for the next issues), ``schema_version`` (migrations run forward, in order,
+on open). The records and the budget rule live in ``records.py`` and are re-exported here.
 Reservation is SPEC §13.3's rule: the worst case is checked against the thread and every
 ancestor and written to all of them in one ``BEGIN IMMEDIATE`` transaction, so concurrent
 children can never overspend the root. Money is ``Decimal``, stored as text.
@@ -18,182 +19,30 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final
+from typing import Any
 
 from kiwi_mcp.kernel.errors import LimitExceeded, ThreadNotFound, ThreadState
+from kiwi_mcp.kernel.runtime.threads.records import (
+    LIVE,
+    STATUSES,
+    TERMINAL,
+    Limits,
+    Reservation,
+    ThreadRecord,
+    check_reserve,
+    decimal_or_none,
+    money,
+    record_from_row,
+)
+from kiwi_mcp.kernel.runtime.threads.schema import connect, migrate
 
 __all__ = ["STATUSES", "TERMINAL", "Limits", "Registry", "Reservation", "ThreadRecord"]
 
-STATUSES: Final = (
-    "created",
-    "running",
-    "paused",
-    "waiting_approval",
-    "completed",
-    "failed",
-    "cancelled",
-    "limit_exceeded",
-    "orphaned",
-)
-TERMINAL: Final = frozenset({"completed", "failed", "cancelled", "limit_exceeded"})
-_LIVE: Final = ("running", "paused", "waiting_approval")
 _UNSET: Any = object()
-
-_MIGRATIONS: Final[tuple[str, ...]] = (
-    """
-    CREATE TABLE threads (
-        thread_id TEXT PRIMARY KEY, directive TEXT NOT NULL, directive_sha256 TEXT NOT NULL,
-        parent TEXT, root TEXT NOT NULL, token_id TEXT, status TEXT NOT NULL, pid INTEGER,
-        turn INTEGER NOT NULL DEFAULT 0, created_at REAL NOT NULL, updated_at REAL NOT NULL,
-        finished_at REAL, deadline REAL, model TEXT, provider TEXT, result TEXT, error TEXT,
-        limits TEXT NOT NULL, spent_tokens INTEGER NOT NULL DEFAULT 0,
-        spent_usd TEXT NOT NULL DEFAULT '0', reserved_tokens INTEGER NOT NULL DEFAULT 0,
-        reserved_usd TEXT NOT NULL DEFAULT '0', spawned INTEGER NOT NULL DEFAULT 0,
-        flags TEXT NOT NULL DEFAULT '[]', inputs TEXT NOT NULL DEFAULT '{}', caller TEXT);
-    CREATE INDEX threads_root ON threads(root);
-    CREATE INDEX threads_status ON threads(status);
-    CREATE TABLE ledger (
-        id INTEGER PRIMARY KEY AUTOINCREMENT, thread_id TEXT NOT NULL, chain TEXT NOT NULL,
-        tokens INTEGER NOT NULL, usd TEXT, created_at REAL NOT NULL, settled_at REAL,
-        settled_tokens INTEGER, settled_usd TEXT);
-    CREATE TABLE controls (
-        id INTEGER PRIMARY KEY AUTOINCREMENT, thread_id TEXT NOT NULL, op TEXT NOT NULL,
-        payload TEXT NOT NULL, created_at REAL NOT NULL, done_at REAL);
-    CREATE TABLE approvals (
-        id INTEGER PRIMARY KEY AUTOINCREMENT, thread_id TEXT NOT NULL, call_id TEXT NOT NULL,
-        tool TEXT NOT NULL, args_sha256 TEXT NOT NULL, capability TEXT,
-        requested_at REAL NOT NULL, expires_at REAL NOT NULL, decision TEXT, approver TEXT,
-        signature TEXT, decided_at REAL);
-    CREATE TABLE events_index (
-        thread_id TEXT NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL, ts REAL NOT NULL,
-        PRIMARY KEY (thread_id, seq));
-    """,
-)
-
-
-def _dec(text: str | None) -> Decimal | None:
-    return None if text is None else Decimal(text)
-
-
-def _money(value: Decimal) -> str:
-    return format(value.normalize(), "f") if value else "0"
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Limits:
-    """A thread's ``<limits>``; None is no limit."""
-
-    turns: int | None = None
-    tokens: int | None = None
-    spend_usd: Decimal | None = None
-    duration_s: float | None = None
-    spawns: int | None = None
-    depth: int | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "turns": self.turns,
-            "tokens": self.tokens,
-            "spend_usd": None if self.spend_usd is None else _money(self.spend_usd),
-            "duration_s": self.duration_s,
-            "spawns": self.spawns,
-            "depth": self.depth,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Limits:
-        spend = data.get("spend_usd")
-        return cls(
-            turns=data.get("turns"),
-            tokens=data.get("tokens"),
-            spend_usd=None if spend is None else Decimal(str(spend)),
-            duration_s=data.get("duration_s"),
-            spawns=data.get("spawns"),
-            depth=data.get("depth"),
-        )
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class ThreadRecord:
-    thread_id: str
-    directive: str
-    directive_sha256: str
-    parent: str | None
-    root: str
-    token_id: str | None
-    status: str
-    pid: int | None
-    turn: int
-    created_at: float
-    updated_at: float
-    finished_at: float | None
-    deadline: float | None
-    model: str | None
-    provider: str | None
-    result: Any
-    error: dict[str, Any] | None
-    limits: Limits
-    spent_tokens: int
-    spent_usd: Decimal
-    reserved_tokens: int
-    reserved_usd: Decimal
-    spawned: int
-    flags: tuple[str, ...]
-    inputs: dict[str, Any]
-    caller: str | None
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {name: getattr(self, name) for name in self.__slots__}
-        out["limits"] = self.limits.to_dict()
-        out["flags"] = list(self.flags)
-        for name in ("spent_usd", "reserved_usd"):
-            out[name] = _money(out[name])
-        return out
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Reservation:
-    reservation_id: int
-    thread_id: str
-    chain: tuple[str, ...]
-    tokens: int
-    usd: Decimal | None
-
-
-def _record(row: sqlite3.Row) -> ThreadRecord:
-    return ThreadRecord(
-        thread_id=row["thread_id"],
-        directive=row["directive"],
-        directive_sha256=row["directive_sha256"],
-        parent=row["parent"],
-        root=row["root"],
-        token_id=row["token_id"],
-        status=row["status"],
-        pid=row["pid"],
-        turn=row["turn"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        finished_at=row["finished_at"],
-        deadline=row["deadline"],
-        model=row["model"],
-        provider=row["provider"],
-        result=None if row["result"] is None else json.loads(row["result"]),
-        error=None if row["error"] is None else json.loads(row["error"]),
-        limits=Limits.from_dict(json.loads(row["limits"])),
-        spent_tokens=row["spent_tokens"],
-        spent_usd=Decimal(row["spent_usd"]),
-        reserved_tokens=row["reserved_tokens"],
-        reserved_usd=Decimal(row["reserved_usd"]),
-        spawned=row["spawned"],
-        flags=tuple(json.loads(row["flags"])),
-        inputs=json.loads(row["inputs"]),
-        caller=row["caller"],
-    )
 
 
 class Registry:
@@ -203,13 +52,7 @@ class Registry:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._clock = clock
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(
-            path, timeout=30.0, isolation_level=None, check_same_thread=False
-        )
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA busy_timeout = 30000")
-        self._db.execute("PRAGMA journal_mode = WAL")
-        self._db.execute("PRAGMA synchronous = FULL")
+        self._db = connect(path)
         self._migrate()
 
     @classmethod
@@ -244,17 +87,7 @@ class Registry:
 
     def _migrate(self) -> None:
         with self._write() as db:
-            db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-            row = db.execute("SELECT version FROM schema_version").fetchone()
-            version = row[0] if row else 0
-            for step in _MIGRATIONS[version:]:
-                for statement in step.split(";"):
-                    if statement.strip():
-                        db.execute(statement)
-            if row is None:
-                db.execute("INSERT INTO schema_version VALUES (?)", (len(_MIGRATIONS),))
-            elif version < len(_MIGRATIONS):
-                db.execute("UPDATE schema_version SET version = ?", (len(_MIGRATIONS),))
+            migrate(db)
 
     # --- threads -------------------------------------------------------------------------
 
@@ -288,7 +121,7 @@ class Registry:
         with self._write() as db:
             root = None
             if parent is not None:
-                up = _record(self._row(db, parent))
+                up = record_from_row(self._row(db, parent))
                 if up.status in TERMINAL:
                     raise ThreadState(f"parent {parent} is {up.status}")
                 if up.limits.spawns is not None and up.spawned >= up.limits.spawns:
@@ -330,11 +163,11 @@ class Registry:
                     caller,
                 ),
             )
-            return _record(self._row(db, thread_id))
+            return record_from_row(self._row(db, thread_id))
 
     def get(self, thread_id: str) -> ThreadRecord:
         with self._lock:
-            return _record(self._row(self._db, thread_id))
+            return record_from_row(self._row(self._db, thread_id))
 
     def list_threads(
         self, *, status: str | None = None, root: str | None = None
@@ -348,7 +181,7 @@ class Registry:
             args.append(root)
         with self._lock:
             rows = self._db.execute(query + " ORDER BY created_at DESC, thread_id DESC", args)
-            return [_record(row) for row in rows.fetchall()]
+            return [record_from_row(row) for row in rows.fetchall()]
 
     def set_status(
         self,
@@ -385,7 +218,7 @@ class Registry:
             if error is not _UNSET:
                 sets["error"] = None if error is None else json.dumps(error, default=str)
             self._set(db, thread_id, sets)
-            return _record(self._row(db, thread_id))
+            return record_from_row(self._row(db, thread_id))
 
     def update(
         self,
@@ -409,7 +242,7 @@ class Registry:
         with self._write() as db:
             self._row(db, thread_id)
             self._set(db, thread_id, sets)
-            return _record(self._row(db, thread_id))
+            return record_from_row(self._row(db, thread_id))
 
     @staticmethod
     def _set(db: sqlite3.Connection, thread_id: str, sets: Mapping[str, Any]) -> None:
@@ -432,7 +265,7 @@ class Registry:
         now = self._clock()
         with self._write() as db:
             rows = db.execute(
-                f"SELECT * FROM threads WHERE status IN ({','.join('?' * len(_LIVE))})", _LIVE
+                f"SELECT * FROM threads WHERE status IN ({','.join('?' * len(LIVE))})", LIVE
             ).fetchall()
             for row in rows:
                 if row["status"] == "running" and (row["pid"] is None or not alive(row["pid"])):
@@ -447,9 +280,9 @@ class Registry:
     # --- the ledger ----------------------------------------------------------------------
 
     def _lineage(self, db: sqlite3.Connection, thread_id: str) -> list[ThreadRecord]:
-        chain = [_record(self._row(db, thread_id))]
+        chain = [record_from_row(self._row(db, thread_id))]
         while chain[-1].parent is not None:
-            chain.append(_record(self._row(db, chain[-1].parent)))
+            chain.append(record_from_row(self._row(db, chain[-1].parent)))
         return chain
 
     def reserve(
@@ -464,7 +297,7 @@ class Registry:
         with self._write() as db:
             chain = self._lineage(db, thread_id)
             for record in chain:
-                _check(
+                check_reserve(
                     record,
                     tokens=tokens,
                     usd=usd,
@@ -474,7 +307,7 @@ class Registry:
             for record in chain:
                 sets: dict[str, Any] = {
                     "reserved_tokens": record.reserved_tokens + tokens,
-                    "reserved_usd": _money(record.reserved_usd + (usd or Decimal(0))),
+                    "reserved_usd": money(record.reserved_usd + (usd or Decimal(0))),
                     "updated_at": now,
                 }
                 if turn and record.thread_id == thread_id:
@@ -484,7 +317,7 @@ class Registry:
             cursor = db.execute(
                 "INSERT INTO ledger (thread_id, chain, tokens, usd, created_at) "
                 "VALUES (?, ?, ?, ?, ?)",
-                (thread_id, json.dumps(ids), tokens, None if usd is None else _money(usd), now),
+                (thread_id, json.dumps(ids), tokens, None if usd is None else money(usd), now),
             )
             return Reservation(
                 reservation_id=int(cursor.lastrowid or 0),
@@ -505,23 +338,23 @@ class Registry:
             if row is None or row["settled_at"] is not None:
                 return
             for thread_id in reservation.chain:
-                record = _record(self._row(db, thread_id))
+                record = record_from_row(self._row(db, thread_id))
                 self._set(
                     db,
                     thread_id,
                     {
                         "reserved_tokens": max(0, record.reserved_tokens - reservation.tokens),
-                        "reserved_usd": _money(
+                        "reserved_usd": money(
                             max(Decimal(0), record.reserved_usd - (reservation.usd or Decimal(0)))
                         ),
                         "spent_tokens": record.spent_tokens + spent_tokens,
-                        "spent_usd": _money(record.spent_usd + spent_usd),
+                        "spent_usd": money(record.spent_usd + spent_usd),
                     },
                 )
             db.execute(
                 "UPDATE ledger SET settled_at = ?, settled_tokens = ?, settled_usd = ? "
                 "WHERE id = ?",
-                (self._clock(), spent_tokens, _money(spent_usd), reservation.reservation_id),
+                (self._clock(), spent_tokens, money(spent_usd), reservation.reservation_id),
             )
 
     def open_reservations(self, thread_id: str) -> list[Reservation]:
@@ -535,7 +368,7 @@ class Registry:
                 thread_id=row["thread_id"],
                 chain=tuple(json.loads(row["chain"])),
                 tokens=row["tokens"],
-                usd=_dec(row["usd"]),
+                usd=decimal_or_none(row["usd"]),
             )
             for row in rows
         ]
@@ -563,44 +396,3 @@ class Registry:
     def done_control(self, control_id: int) -> None:
         with self._write() as db:
             db.execute("UPDATE controls SET done_at = ? WHERE id = ?", (self._clock(), control_id))
-
-
-def _check(
-    record: ThreadRecord, *, tokens: int, usd: Decimal | None, now: float, turn: bool
-) -> None:
-    limits = record.limits
-
-    def over(limit: str, message: str, **details: Any) -> LimitExceeded:
-        return LimitExceeded(
-            f"thread {record.thread_id}: {message}",
-            details={"limit": limit, "thread_id": record.thread_id, **details},
-        )
-
-    if record.deadline is not None and now >= record.deadline:
-        raise over("duration", f"its deadline passed ({limits.duration_s:g} s)")
-    if turn and limits.turns is not None and record.turn + 1 > limits.turns:
-        raise over("turns", f"{limits.turns} turns used", needed=1, remaining=0)
-    if limits.tokens is not None:
-        left = limits.tokens - record.spent_tokens - record.reserved_tokens
-        if tokens > left:
-            raise over(
-                "tokens",
-                f"the next call may use {tokens} tokens, {max(left, 0)} left",
-                needed=tokens,
-                remaining=max(left, 0),
-            )
-    if limits.spend_usd is not None:
-        if usd is None:
-            raise over(
-                "spend",
-                "the model's price is unknown, and spend is limited",
-                reason="price unknown",
-            )
-        left_usd = limits.spend_usd - record.spent_usd - record.reserved_usd
-        if usd > left_usd:
-            raise over(
-                "spend",
-                f"the next call may cost ${_money(usd)}, ${_money(max(left_usd, Decimal(0)))} left",
-                needed=_money(usd),
-                remaining=_money(max(left_usd, Decimal(0))),
-            )

@@ -30,15 +30,15 @@ _AGENT_GUIDE = "threads/agent_guide"
 async def run_thread(project: Path, thread_id: str, env: dict[str, str]) -> str:
     """Run the thread to an outcome; returns the status it ended with."""
     from kiwi_mcp.kernel.exec.kernel import Kernel
+    from kiwi_mcp.kernel.runtime.threads.failpoint import transcript_for
     from kiwi_mcp.kernel.runtime.threads.registry import Registry
     from kiwi_mcp.kernel.runtime.threads.signer import Signer
-    from kiwi_mcp.kernel.runtime.threads.transcript import Transcript
     from kiwi_mcp.kernel.runtime.threads.turns import Outcome, limit_outcome
     from kiwi_mcp.kernel.store.settings import Settings
 
     settings = Settings.from_environment(project, env=env)
     registry = Registry.for_project(settings.project_root)
-    transcript = Transcript.for_thread(settings.project_root, thread_id)
+    transcript = transcript_for(settings.project_root, thread_id, env)
     signer = Signer(settings.user_space)
     record = registry.get(thread_id)
     resuming = record.status != "created"
@@ -112,6 +112,7 @@ def _prepare(
 ) -> tuple[Any, Any]:
     """The directive (its bytes as started), the token's kernel, the offer, the prompt."""
     from kiwi_mcp.kernel.core.items import Directive, Knowledge
+    from kiwi_mcp.kernel.core.thread_plan import parse_limits
     from kiwi_mcp.kernel.errors import IntegrityFailed
     from kiwi_mcp.kernel.exec.kernel import Kernel
     from kiwi_mcp.kernel.ops.load import load_verified
@@ -161,6 +162,7 @@ def _prepare(
         outputs=tuple(directive.outputs),
         prices=info[0],
         context_window=info[1],
+        context_policy=str(parse_limits(directive.limits)["context"]),
         unknown_as_error=any(
             op == "unknown_as_error" for _, op, _ in registry.pending_controls(thread_id)
         ),

@@ -1,6 +1,11 @@
 """``threads/status`` and ``threads/events`` (SPEC §10): the system tools a client calls
 through ``execute``, run as ``python -m kiwi_mcp.kernel.runtime.threads.tool_main``. They read
 the registry and the transcript and print one JSON document (the tool's data) on stdout.
+
+While ``threads/status`` waits (``wait_s``), each event appended to the thread's transcript
+is printed first as one line ``#<seq> <type>: <summary>``; the tool streams its stdout, so
+those lines reach the waiting MCP client as progress notifications, and the record is the
+last line, as JSON (the tool's ``result: last_line``).
 """
 
 from __future__ import annotations
@@ -11,23 +16,44 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 __all__ = ["main"]
 
 _POLL_S = 0.2
 
 
-def _status(project: Path, user: Path, thread_id: str, wait_s: float) -> dict[str, object]:
+def _status(
+    project: Path, user: Path, thread_id: str, wait_s: float, after: int | None
+) -> dict[str, object]:
     from kiwi_mcp.kernel.runtime.threads.start import show_thread
+    from kiwi_mcp.kernel.runtime.threads.transcript import Transcript
 
     record = show_thread(project, user, thread_id)
+    transcript = Transcript.for_thread(project, thread_id)
+    seen = int(record["transcript"]["events"]) if after is None else after
     deadline = time.monotonic() + wait_s
-    while wait_s > 0 and time.monotonic() < deadline:
-        time.sleep(_POLL_S)
+    while wait_s > 0:
+        for event in transcript.events(after_seq=seen):
+            seen = event["seq"]
+            print(f"#{seen} {event['type']}: {_summary(event)}", flush=True)
         now = show_thread(project, user, thread_id)
         if now["status"] != record["status"] or now["turn"] != record["turn"]:
-            return now
-    return record
+            return {**now, "streamed_upto": seen}
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(_POLL_S)
+    return {**record, "streamed_upto": seen}
+
+
+def _summary(event: dict[str, Any]) -> str:
+    """One event in a few words: the tool, the text, the status."""
+    payload = event.get("payload") or {}
+    for key in ("tool", "status", "text", "op", "action"):
+        if payload.get(key):
+            text = " ".join(str(payload[key]).split())
+            return text if len(text) <= 120 else text[:119] + "…"
+    return ""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,14 +64,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--project", required=True)
     parser.add_argument("--thread", required=True)
     parser.add_argument("--wait", type=float, default=0.0)
-    parser.add_argument("--after", type=int, default=0)
+    parser.add_argument("--after", type=int, default=None)
     parser.add_argument("--limit", type=int, default=200)
     args = parser.parse_args(argv)
     project = Path(args.project)
     user = Path(os.environ.get("KIWI_USER_SPACE") or Path.home() / ".ai")
     try:
         if args.what == "status":
-            data: object = _status(project, user, args.thread, min(args.wait, 300.0))
+            data: object = _status(
+                project,
+                user,
+                args.thread,
+                min(args.wait, 300.0),
+                None if args.after is None or args.after < 0 else args.after,
+            )
         else:
             from kiwi_mcp.kernel.runtime.threads.registry import Registry
             from kiwi_mcp.kernel.runtime.threads.transcript import Transcript
@@ -53,12 +85,12 @@ def main(argv: list[str] | None = None) -> int:
             with Registry.for_project(project) as registry:
                 registry.get(args.thread)  # THREAD_NOT_FOUND for an unknown id
             events = Transcript.for_thread(project, args.thread).events(
-                after_seq=args.after, limit=args.limit
+                after_seq=args.after or 0, limit=args.limit
             )
             data = {
                 "thread_id": args.thread,
                 "events": events,
-                "last_seq": events[-1]["seq"] if events else args.after,
+                "last_seq": events[-1]["seq"] if events else args.after or 0,
             }
     except KiwiError as err:
         print(json.dumps({"ok": False, "error": err.to_dict()}))

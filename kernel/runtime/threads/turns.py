@@ -19,8 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 from kiwi_mcp.kernel.core.thread_plan import (
     args_sha256,
+    compaction,
     estimate_tokens,
     history,
+    not_started,
     unanswered,
     worst_case_usd,
 )
@@ -65,6 +67,7 @@ class ThreadRun:
     outputs: tuple[str, ...] = ()
     prices: Mapping[str, str] | None = None
     context_window: int | None = None
+    context_policy: str = "compact"
     unknown_as_error: bool = False
     _asked_outputs: bool = field(default=False, init=False)
 
@@ -78,28 +81,62 @@ class ThreadRun:
             if resolved is not None:
                 return resolved
             events = self.transcript.events()
+            final = _unfinished_final(events)
+            if final is not None:  # stopped after the answer, before it was recorded
+                outcome = self._final(final)
+                if outcome.status != "continue":
+                    return outcome
+                events = self.transcript.events()
             turn = await self._turn(events)
             if turn is not None:
                 return turn
 
     # --- one turn ------------------------------------------------------------------------
 
-    async def _turn(self, events: list[dict[str, Any]]) -> Outcome | None:
-        messages = history(events)
-        request: dict[str, Any] = {
+    def _request(self, events: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
             "model": self.model,
             "system": self.system,
-            "messages": messages,
+            "messages": history(events),
             "tools": [dict(t) for t in self.offer.tools],
             "max_tokens": self.max_tokens,
         }
+
+    def _fit(self, events: list[dict[str, Any]]) -> tuple[dict[str, Any], int]:
+        """The next request and its input tokens, compacted to fit the context window when
+        the directive allows it (a ``compacted`` event names the dropped results).
+
+        Raises ContextExceeded when it does not fit and cannot be made to.
+        """
+        request = self._request(events)
         input_tokens = estimate_tokens(request)
-        if self.context_window and input_tokens + self.max_tokens > self.context_window:
-            raise ContextExceeded(
-                f"the next turn needs about {input_tokens} input tokens + {self.max_tokens} "
-                f"output, over the model's context window of {self.context_window}",
-                details={"input_tokens": input_tokens, "context_window": self.context_window},
+        room = (self.context_window or 0) - self.max_tokens
+        while self.context_window and input_tokens > room:
+            dropped = (
+                compaction(request["messages"], input_tokens - room)
+                if self.context_policy == "compact"
+                else None
             )
+            if not dropped:
+                break
+            self.transcript.append(
+                "compacted",
+                {"call_ids": dropped, "input_tokens_before": input_tokens, "room": room},
+            )
+            request = self._request(self.transcript.events())
+            input_tokens = estimate_tokens(request)
+        else:
+            return request, input_tokens
+        raise ContextExceeded(
+            f"the next turn needs about {input_tokens} input tokens + {self.max_tokens} "
+            f"output, over the model's context window of {self.context_window}"
+            + ("" if self.context_policy == "compact" else ' (<limits context="fail"/>)'),
+            details={"input_tokens": input_tokens, "context_window": self.context_window},
+        )
+
+    async def _turn(self, events: list[dict[str, Any]]) -> Outcome | None:
+        request, input_tokens = self._fit(events)
+        messages = request["messages"]
         usd = worst_case_usd(self.prices, input_tokens, self.max_tokens)
         reservation = self.registry.reserve(
             self.thread_id, tokens=input_tokens + self.max_tokens, usd=usd
@@ -214,6 +251,13 @@ class ThreadRun:
     # --- resume, controls, signals ---------------------------------------------------------
 
     async def _resolve_open_calls(self, events: list[dict[str, Any]]) -> Outcome | None:
+        outcome = await self._resolve_intents(events)
+        if outcome is None:
+            for call in not_started(events):  # never begun: nothing to repeat
+                await self._call(call)
+        return outcome
+
+    async def _resolve_intents(self, events: list[dict[str, Any]]) -> Outcome | None:
         for intent in unanswered(events):
             name = str(intent.get("tool"))
             if self._safe_to_repeat(name, intent.get("arguments") or {}):
@@ -296,6 +340,19 @@ class ThreadRun:
 
     def _checkpoint(self) -> None:
         self.transcript.checkpoint(self.signer.sign, self.signer.key_id)
+
+
+def _unfinished_final(events: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The last ``llm_turn`` when it was a final answer (no tool calls) that nothing came
+    after: the runner stopped before it recorded the outcome."""
+    for event in reversed(events):
+        kind = event.get("type")
+        if kind in ("user_message", "tool_result", "tool_intent", "compacted"):
+            return None
+        if kind == "llm_turn":
+            payload = dict(event.get("payload") or {})
+            return None if payload.get("tool_calls") else payload
+    return None
 
 
 def _money(value: Decimal | None) -> str | None:

@@ -29,9 +29,16 @@ config:
       context_window: 200000
       max_output: 4096
       pricing: {{input: "1.00", output: "2.00"}}
+    tiny:
+      context_window: {tiny_window}
+      max_output: 500
+      pricing: {{input: "1.00", output: "2.00"}}
 auth: {{service: fakeprov, header: x-api-key, scheme: ""}}
 requires: ["net.http:127.0.0.1"]
 """
+
+#: the ``tiny`` model's context window: the prompt and one long note fit, two do not
+TINY_WINDOW = 6500
 
 NOTE = '''"""Append a note to notes.txt (a side effect the tests count)."""
 
@@ -58,7 +65,7 @@ DIRECTIVE = """\
   <metadata>
     <description>Write a note, then say done</description>
     <model provider="fakeprov" id="{model}" max_tokens="500"/>
-    <limits turns="{turns}" spend="{spend}"/>
+    <limits turns="{turns}" spend="{spend}"{extra}/>
     <permissions>
       <execute resource="tool" id="note"/><execute resource="process" command="python"/>
     </permissions>
@@ -77,16 +84,22 @@ class ThreadProject:
     project: Project
     fake: FakeLLM
 
-    def kiwi(self, *args: str) -> Any:
-        return self.project.kiwi(*args)
+    def kiwi(self, *args: str, env: dict[str, str] | None = None) -> Any:
+        return self.project.kiwi(*args, env=env)
 
     def directive(
-        self, name: str = "worker", *, model: str = "worker", turns: int = 6, spend: str = "1.00"
+        self,
+        name: str = "worker",
+        *,
+        model: str = "worker",
+        turns: int = 6,
+        spend: str = "1.00",
+        extra: str = "",
     ) -> str:
         path = self.project.root / ".ai" / "directives" / "demo" / f"{name}.md"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(
-            DIRECTIVE.format(model=model, turns=turns, spend=spend).replace(
+            DIRECTIVE.format(model=model, turns=turns, spend=spend, extra=extra).replace(
                 'name="worker"', f'name="{name}"'
             )
         )
@@ -154,7 +167,10 @@ class ThreadProject:
 @pytest.fixture
 def threads(project: Project) -> Iterator[ThreadProject]:  # noqa: F811
     with FakeLLM() as fake:
-        project.write_tool("llm/providers/fakeprov.yaml", PROVIDER.format(url=fake.base_url))
+        project.write_tool(
+            "llm/providers/fakeprov.yaml",
+            PROVIDER.format(url=fake.base_url, tiny_window=TINY_WINDOW),
+        )
         project.write_tool("note.py", NOTE)
         project.sign()
         done = project.kiwi("auth", "signin", "fakeprov", "--token-stdin", stdin="sk-thread")

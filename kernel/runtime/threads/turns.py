@@ -32,6 +32,7 @@ from kiwi_mcp.kernel.runtime.threads.agent_tools import Offer, run_call
 if TYPE_CHECKING:
     from kiwi_mcp.kernel.exec.kernel import Kernel
     from kiwi_mcp.kernel.runtime.threads.registry import Registry
+    from kiwi_mcp.kernel.runtime.threads.review import Reviewer
     from kiwi_mcp.kernel.runtime.threads.signer import Signer
     from kiwi_mcp.kernel.runtime.threads.transcript import Transcript
 
@@ -69,6 +70,7 @@ class ThreadRun:
     context_window: int | None = None
     context_policy: str = "compact"
     unknown_as_error: bool = False
+    reviewer: Reviewer | None = None  # approvals (SPEC §13.6); None: every call runs
     _asked_outputs: bool = field(default=False, init=False)
 
     async def run(self) -> Outcome:
@@ -185,12 +187,25 @@ class ThreadRun:
             self._checkpoint()
             return None if outcome.status == "continue" else outcome
         for call in data["tool_calls"]:
-            await self._call(call)
+            stopped = await self._call(call)
+            if stopped is not None:
+                self._checkpoint()
+                return stopped
         self._checkpoint()
         return None
 
-    async def _call(self, call: Mapping[str, Any]) -> None:
+    async def _call(self, call: Mapping[str, Any], *, reviewed: bool = False) -> Outcome | None:
+        """Review (approval), journal, run and record one tool call; an Outcome stops the
+        thread before the call (a pause for approval)."""
         arguments = call.get("arguments") or {}
+        if self.reviewer is not None and not reviewed:
+            review = await self.reviewer.review(self, call)
+            if review.pause is not None:
+                return Outcome(status=review.pause)
+            if review.rejected is not None:
+                self._answer(call, review.rejected, review.code)
+                return None
+            arguments = dict(review.arguments if review.arguments is not None else arguments)
         self.transcript.append(
             "tool_intent",
             {
@@ -213,6 +228,20 @@ class ThreadRun:
                 "is_error": not envelope["ok"],
                 "content": text,
                 "code": (envelope.get("error") or {}).get("code"),
+            },
+        )
+        return None
+
+    def _answer(self, call: Mapping[str, Any], text: str, code: str) -> None:
+        """A call answered without running: the text is the tool's error result."""
+        self.transcript.append(
+            "tool_result",
+            {
+                "call_id": call["call_id"],
+                "tool": call["name"],
+                "is_error": True,
+                "content": f"{code}: {text}",
+                "code": code,
             },
         )
 
@@ -254,20 +283,29 @@ class ThreadRun:
         outcome = await self._resolve_intents(events)
         if outcome is None:
             for call in not_started(events):  # never begun: nothing to repeat
-                await self._call(call)
+                outcome = await self._call(call)
+                if outcome is not None:
+                    return outcome
         return outcome
 
     async def _resolve_intents(self, events: list[dict[str, Any]]) -> Outcome | None:
         for intent in unanswered(events):
             name = str(intent.get("tool"))
+            call = {
+                "call_id": intent["call_id"],
+                "name": name,
+                "arguments": intent.get("arguments") or {},
+            }
             if self._safe_to_repeat(name, intent.get("arguments") or {}):
-                await self._call(
-                    {
-                        "call_id": intent["call_id"],
-                        "name": name,
-                        "arguments": intent.get("arguments") or {},
-                    }
-                )
+                await self._call(call, reviewed=True)  # it was reviewed before its intent
+                continue
+            review = None if self.reviewer is None else await self.reviewer.unknown(self, intent)
+            if review is not None and review.rejected is not None:
+                self._answer(call, review.rejected, review.code)
+            elif review is not None and review.pause is None:
+                if review.arguments is not None:
+                    call["arguments"] = dict(review.arguments)
+                await self._call(call, reviewed=True)  # the operator said: run it again
             elif self.unknown_as_error:
                 self.transcript.append(
                     "tool_result",

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
 from typing import Any, Final
@@ -25,6 +25,7 @@ __all__ = [
     "history",
     "not_started",
     "parse_limits",
+    "repeats",
     "unanswered",
     "wire_name",
     "worst_case_usd",
@@ -147,6 +148,14 @@ def not_started(events: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return [call for call in calls if str(call.get("call_id")) not in seen]
 
 
+def repeats(calls: Sequence[tuple[str, str]], window: int) -> int:
+    """How many of the last ``window`` calls equal the last one (0 with no calls)."""
+    if not calls:
+        return 0
+    recent = calls[-window:]
+    return recent.count(calls[-1])
+
+
 def compaction(messages: list[dict[str, Any]], excess: int) -> list[str] | None:
     """The call ids whose results, dropped oldest first, free ``excess`` input tokens; the
     last message (the newest results, or the prompt) is always kept whole. None when
@@ -218,12 +227,11 @@ def history(events: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
         payload = event.get("payload") or {}
         if kind == "user_message":
             close_turn()
-            messages.append(
-                {
-                    "role": "user",
-                    "content": [{"type": "text", "text": str(payload.get("text", ""))}],
-                }
-            )
+            block = {"type": "text", "text": str(payload.get("text", ""))}
+            if messages and messages[-1]["role"] == "user":
+                messages[-1]["content"].append(block)  # after tool results: one user turn
+            else:
+                messages.append({"role": "user", "content": [block]})
         elif kind == "llm_turn":
             close_turn()
             content: list[dict[str, Any]] = []

@@ -20,7 +20,14 @@ __all__ = ["effect_capabilities", "require"]
 
 def effect_capabilities(chain: Chain, config: Mapping[str, Any], project_root: Path) -> list[str]:
     """The capabilities the effect itself needs: the host (and file sinks) of an HTTP call,
-    the command of a subprocess, and the files a project tool declares."""
+    the command of a subprocess, the files a project tool declares, and those the final
+    config lists under ``capabilities`` (templated, so they can name a param: a system tool
+    such as ``threads/control`` asks ``thread.control:<thread id>``)."""
+    declared = [str(cap) for cap in config.get("capabilities") or ()]
+    return declared + _effects(chain, config, project_root)
+
+
+def _effects(chain: Chain, config: Mapping[str, Any], project_root: Path) -> list[str]:
     root = _real(project_root)
     if chain.primitive == "primitives/http_client":
         from kiwi_mcp.kernel.exec.dispatch import sink_path

@@ -31,8 +31,18 @@ TEXTS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "threads cancel": (
         "Stop a thread now: the LLM stream and the running tool are stopped, and it ends"
-        " cancelled.",
-        ("kiwi threads cancel summarise_20261202_101500",),
+        " cancelled. --after-turn lets the current turn finish first.",
+        ("kiwi threads cancel summarise_20261202_101500", "kiwi threads cancel ID --after-turn"),
+    ),
+    "threads pause": (
+        "Pause a thread at its next turn boundary (nothing is cut off); 'kiwi threads resume'"
+        " goes on from there.",
+        ("kiwi threads pause summarise_20261202_101500",),
+    ),
+    "threads inject": (
+        "Send the model a message at the thread's next turn boundary; --expect-turn N refuses"
+        " it if the thread has moved past turn N.",
+        ("kiwi threads inject ID 'use the cached copy' --expect-turn 3",),
     ),
     "threads resume": (
         "Start a runner again for an orphaned or paused thread: results already journaled"

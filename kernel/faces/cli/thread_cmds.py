@@ -1,5 +1,5 @@
-"""``kiwi threads start|list|show|tail|cancel|resume`` (SPEC §13.9): the operator's face of
-threads, over ``runtime/threads``."""
+"""``kiwi threads start|list|show|tail|pause|inject|cancel|resume`` (SPEC §13.4, §13.9):
+the operator's face of threads, over ``runtime/threads``."""
 
 from __future__ import annotations
 
@@ -32,9 +32,25 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     s.add_argument("thread_id")
     s.add_argument("-f", "--follow", action="store_true", help="follow until the thread ends")
     s.set_defaults(func=_tail)
-    s = threads.add_parser("cancel", help="stop a thread now")
+    s = threads.add_parser("cancel", help="stop a thread now (or after its current turn)")
     s.add_argument("thread_id")
+    s.add_argument(
+        "--after-turn", action="store_true", help="let the current turn finish, then stop"
+    )
     s.set_defaults(func=_cancel)
+    s = threads.add_parser("pause", help="pause a thread at its next turn boundary")
+    s.add_argument("thread_id")
+    s.set_defaults(func=_pause)
+    s = threads.add_parser("inject", help="send the model a message at the next turn boundary")
+    s.add_argument("thread_id")
+    s.add_argument("text")
+    s.add_argument(
+        "--expect-turn",
+        type=int,
+        metavar="N",
+        help="refuse if the thread has moved past turn N (what you read is still current)",
+    )
+    s.set_defaults(func=_inject)
     s = threads.add_parser("resume", help="run an orphaned or paused thread again")
     s.add_argument("thread_id")
     s.add_argument(
@@ -206,13 +222,29 @@ def _tail(args: argparse.Namespace, ctx: CliContext) -> int:
         time.sleep(0.2)
 
 
-def _cancel(args: argparse.Namespace, ctx: CliContext) -> int:
-    from kiwi_mcp.kernel.runtime.threads.start import cancel_thread
+def _request(ctx: CliContext, thread_id: str, op: str, **kw: Any) -> int:
+    from kiwi_mcp.kernel.runtime.threads.control import request
 
     kernel = _kernel(ctx)
-    data = cancel_thread(kernel.project_root, args.thread_id)
-    ctx.emit_json(data) if ctx.json else ctx.out(f"{data['thread_id']} {data['status']}")
+    data = request(kernel.project_root, thread_id, op, **kw)
+    if ctx.json:
+        ctx.emit_json(data)
+    else:
+        asked = f" ({data['control']} asked)" if "control" in data else ""
+        ctx.out(f"{data['thread_id']} {data['status']}{asked}")
     return EXIT_OK
+
+
+def _cancel(args: argparse.Namespace, ctx: CliContext) -> int:
+    return _request(ctx, args.thread_id, "cancel", after_turn=args.after_turn)
+
+
+def _pause(args: argparse.Namespace, ctx: CliContext) -> int:
+    return _request(ctx, args.thread_id, "pause")
+
+
+def _inject(args: argparse.Namespace, ctx: CliContext) -> int:
+    return _request(ctx, args.thread_id, "inject", text=args.text, expect_turn=args.expect_turn)
 
 
 def _resume(args: argparse.Namespace, ctx: CliContext) -> int:

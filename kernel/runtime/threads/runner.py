@@ -79,7 +79,7 @@ async def run_thread(project: Path, thread_id: str, env: dict[str, str]) -> str:
             if kernel is not None:
                 await kernel.aclose()
     transcript.append(
-        "thread_finished",
+        "thread_paused" if outcome.status == "paused" else "thread_finished",
         {
             "status": outcome.status,
             "result": outcome.result,

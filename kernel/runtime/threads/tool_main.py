@@ -46,6 +46,40 @@ def _status(
     return {**record, "streamed_upto": seen}
 
 
+def _control(project: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """``threads/control``: the gate already checked ``thread.control:<id>``."""
+    import asyncio
+
+    from kiwi_mcp.kernel.exec.kernel import Kernel
+    from kiwi_mcp.kernel.runtime.threads.control import control_thread
+    from kiwi_mcp.kernel.store.settings import Settings
+
+    async def go() -> dict[str, Any]:
+        kernel = Kernel(Settings.from_environment(project, env=dict(os.environ)))
+        try:
+            return await control_thread(
+                kernel,
+                args.thread,
+                args.op,
+                **_control_options(args),
+            )
+        finally:
+            await kernel.aclose()
+
+    return asyncio.run(go())
+
+
+def _control_options(args: argparse.Namespace) -> dict[str, Any]:
+    if args.op == "inject":
+        return {
+            "text": args.text,
+            "expect_turn": None if args.expect_turn < 0 else args.expect_turn,
+        }
+    if args.op == "cancel":
+        return {"after_turn": args.after_turn.lower() in ("true", "1")}
+    return {}
+
+
 def _summary(event: dict[str, Any]) -> str:
     """One event in a few words: the tool, the text, the status."""
     payload = event.get("payload") or {}
@@ -60,7 +94,11 @@ def main(argv: list[str] | None = None) -> int:
     from kiwi_mcp.kernel.errors import KiwiError
 
     parser = argparse.ArgumentParser(prog="kiwi-threads-tool")
-    parser.add_argument("what", choices=("status", "events"))
+    parser.add_argument("what", choices=("status", "events", "control"))
+    parser.add_argument("--op", default="")
+    parser.add_argument("--text", default="")
+    parser.add_argument("--expect-turn", type=int, default=-1)
+    parser.add_argument("--after-turn", default="false")
     parser.add_argument("--project", required=True)
     parser.add_argument("--thread", required=True)
     parser.add_argument("--wait", type=float, default=0.0)
@@ -78,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
                 min(args.wait, 300.0),
                 None if args.after is None or args.after < 0 else args.after,
             )
+        elif args.what == "control":
+            data = _control(project, args)
         else:
             from kiwi_mcp.kernel.runtime.threads.registry import Registry
             from kiwi_mcp.kernel.runtime.threads.transcript import Transcript

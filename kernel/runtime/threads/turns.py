@@ -23,6 +23,7 @@ from kiwi_mcp.kernel.core.thread_plan import (
     estimate_tokens,
     history,
     not_started,
+    repeats,
     unanswered,
     worst_case_usd,
 )
@@ -38,6 +39,9 @@ if TYPE_CHECKING:
 
 __all__ = ["Outcome", "ThreadRun"]
 
+#: SPEC §13.8's loop detector: the same call this many times in the last LOOP_WINDOW calls
+LOOP_REPEATS = 3
+LOOP_WINDOW = 10
 _JSON_BLOCK = re.compile(r"```(?:json)?\s*(\{.*?\})\s*```", re.S)
 
 
@@ -218,8 +222,16 @@ class ThreadRun:
         envelope, text = await run_call(
             self.agent, self.offer, str(call["name"]), arguments, thread_id=self.thread_id
         )
-        if call["name"] == "help" and arguments.get("action"):
-            self._signal(str(arguments["action"]), arguments.get("reason"))
+        action = str(arguments.get("action") or "") if call["name"] == "help" else ""
+        if action:
+            self._signal(action, arguments.get("reason"))
+        loop = self._loop_check(str(call["name"]), args_sha256(arguments))
+        if loop == "tell":
+            text += (
+                f"\n\n[kiwi: this is the same {call['name']} call with the same arguments "
+                f"{LOOP_REPEATS} times in your last {LOOP_WINDOW} calls. If you are stuck, "
+                'call help with action "stuck" and say why.]'
+            )
         self.transcript.append(
             "tool_result",
             {
@@ -230,7 +242,45 @@ class ThreadRun:
                 "code": (envelope.get("error") or {}).get("code"),
             },
         )
+        if action == "escalate":
+            return Outcome(
+                status="paused",
+                error={
+                    "code": "ESCALATED",
+                    "message": f"the thread escalated: {arguments.get('reason') or 'no reason'}",
+                    "hint": f"Read it with 'kiwi threads tail {self.thread_id}', then "
+                    f"'kiwi threads inject {self.thread_id} …' and 'kiwi threads resume'.",
+                },
+            )
+        if loop == "pause":
+            self.registry.add_flag(self.thread_id, "loop")
+            return Outcome(
+                status="paused",
+                error={
+                    "code": "LOOP_DETECTED",
+                    "message": f"the same {call['name']} call repeated after the model was told",
+                    "hint": f"Inspect it with 'kiwi threads tail {self.thread_id}'.",
+                },
+            )
         return None
+
+    def _loop_check(self, tool: str, digest: str) -> str | None:
+        """SPEC §13.8: the same tool and arguments ``LOOP_REPEATS`` times in the last
+        ``LOOP_WINDOW`` calls — the first time the model is told ("tell"), the next "pause".
+        The calls and earlier detections are read from the transcript, so a resume keeps them."""
+        events = self.transcript.events()
+        calls = [
+            (str(e["payload"].get("tool")), str(e["payload"].get("args_sha256")))
+            for e in events
+            if e["type"] == "tool_intent"
+        ]
+        if repeats(calls, LOOP_WINDOW) < LOOP_REPEATS:
+            return None
+        told = sum(1 for e in events if e["type"] == "loop_detected")
+        self.transcript.append(
+            "loop_detected", {"tool": tool, "args_sha256": digest, "detections": told + 1}
+        )
+        return "tell" if told == 0 else "pause"
 
     def _answer(self, call: Mapping[str, Any], text: str, code: str) -> None:
         """A call answered without running: the text is the tool's error result."""
@@ -355,14 +405,27 @@ class ThreadRun:
         return annotations.read_only or annotations.idempotent
 
     def _control(self) -> Outcome | None:
+        """Take the pending control requests at a turn boundary (SPEC §13.4)."""
         for control_id, op, payload in self.registry.pending_controls(self.thread_id):
             self.registry.done_control(control_id)
+            if op == "inject":
+                turn = self.registry.get(self.thread_id).turn
+                expected = payload.get("expect_turn")
+                refused = expected is not None and expected != turn
+                self.transcript.append("control", {"op": op, **payload, "refused": refused})
+                if not refused:
+                    self.transcript.append(
+                        "user_message", {"text": str(payload["text"]), "injected": True}
+                    )
+                continue
             self.transcript.append("control", {"op": op, **payload})
-            if op == "cancel":
+            if op in ("cancel", "cancel_after_turn"):
                 return Outcome(
                     status="cancelled",
                     error={"code": "CANCELLED", "message": "cancelled by the operator"},
                 )
+            if op == "pause":
+                return Outcome(status="paused")
         return None
 
     def _signal(self, action: str, reason: Any) -> None:

@@ -114,3 +114,52 @@ def test_status_of_an_unknown_thread_is_a_clear_error(threads: ThreadProject) ->
     envelope = anyio.run(main)
     assert not envelope["ok"]
     assert "nope_1" in envelope["error"]["message"]
+
+
+GATE_CALL = {"tool_calls": [{"name": "gate", "arguments": {"tag": "mcp"}}]}
+AGENT_CAPS = [
+    "tool.execute:**",
+    "directive.execute:**",
+    "knowledge.load:**",
+    "tool.load:**",
+    "directive.load:**",
+    "net.http:**",
+    "process.exec:*",
+    "fs.read:**",
+    "spawn.thread",
+]
+
+
+def _control(threads: ThreadProject, thread_id: str, op: str) -> dict[str, Any]:  # noqa: F811
+    async def main() -> dict[str, Any]:
+        async with Client(_server(threads), read_timeout_seconds=60) as client:
+            return envelope_of(
+                await client.call_tool(
+                    "execute",
+                    _execute("tool", "threads/control", {"thread_id": thread_id, "op": op}),
+                )
+            )
+
+    return anyio.run(main)
+
+
+def test_threads_control_needs_thread_control_for_that_thread(
+    threads: ThreadProject,  # noqa: F811
+) -> None:
+    threads.fake.script("worker", [GATE_CALL, {"text": "done"}])
+    thread_id = threads.start(threads.directive())
+    threads.wait_event(thread_id, "tool_intent")
+    threads.project.write_policy([*AGENT_CAPS, "thread.control:other_*"])
+    denied = _control(threads, thread_id, "pause")
+    assert not denied["ok"]
+    assert denied["error"]["code"] == "PERMISSION_DENIED"
+    assert f"thread.control:{thread_id}" in denied["error"]["message"]
+    threads.project.write_policy([*AGENT_CAPS, "thread.control:demo_*"])
+    allowed = _control(threads, thread_id, "pause")
+    assert allowed["ok"], allowed
+    assert allowed["data"]["control"] == "pause"
+    threads.release()
+    assert threads.wait(thread_id, "paused")["status"] == "paused"
+    resumed = _control(threads, thread_id, "resume")
+    assert resumed["ok"], resumed
+    assert threads.wait(thread_id)["status"] == "completed"

@@ -57,6 +57,24 @@ def execute(params, context):
     return {"noted": params["text"]}
 '''
 
+GATE = '''"""Wait until the test creates release.txt (at most a minute), then record the call."""
+
+__version__ = "1.0.0"
+__executor_id__ = "runtimes/python"
+PARAMETERS = {"type": "object", "properties": {"tag": {"type": "string"}}}
+
+
+def execute(params, context):
+    import pathlib, time
+    root = pathlib.Path(context["project_path"])
+    deadline = time.monotonic() + 60
+    while not (root / "release.txt").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    with (root / "notes.txt").open("a") as handle:
+        handle.write("gate " + params.get("tag", "") + "\\n")
+    return {"released": True}
+'''
+
 DIRECTIVE = """\
 # Worker
 
@@ -67,9 +85,10 @@ DIRECTIVE = """\
     <model provider="fakeprov" id="{model}" max_tokens="500"/>
     <limits turns="{turns}" spend="{spend}"{extra}/>
     <permissions>
-      <execute resource="tool" id="note"/><execute resource="process" command="python"/>
+      <execute resource="tool" id="note"/><execute resource="tool" id="gate"/>
+      <execute resource="process" command="python"/>
     </permissions>
-    <tools><tool id="note"/></tools>
+    <tools><tool id="note"/><tool id="gate"/></tools>
   </metadata>
   <inputs><input name="topic" type="string" required="false">What to note</input></inputs>
 </directive>
@@ -151,6 +170,10 @@ class ThreadProject:
         except (FileNotFoundError, json.JSONDecodeError):
             return []
 
+    def release(self) -> None:
+        """Let a waiting ``gate`` call finish."""
+        (self.project.root / "release.txt").write_text("go")
+
     def notes(self) -> list[str]:
         path = self.project.root / "notes.txt"
         return path.read_text().splitlines() if path.exists() else []
@@ -172,6 +195,7 @@ def threads(project: Project) -> Iterator[ThreadProject]:  # noqa: F811
             PROVIDER.format(url=fake.base_url, tiny_window=TINY_WINDOW),
         )
         project.write_tool("note.py", NOTE)
+        project.write_tool("gate.py", GATE)
         project.sign()
         done = project.kiwi("auth", "signin", "fakeprov", "--token-stdin", stdin="sk-thread")
         assert done.returncode == 0, done.stderr

@@ -80,6 +80,10 @@ class Transcript:
         self._size, self._seq, self._prev = -1, 0, GENESIS
         # The SHA-256 of the whole file, kept once a checkpoint needed it, while _size holds.
         self._hasher: hashlib._Hash | None = None
+        # The events read (and since appended by this instance), valid while the file's
+        # size is _cache_size: a runner rebuilds its history each turn without re-reading.
+        self._cache: list[dict[str, Any]] | None = None
+        self._cache_size = -1
 
     @classmethod
     def for_thread(cls, project_root: Path, thread_id: str, **kw: Any) -> Transcript:
@@ -188,6 +192,7 @@ class Transcript:
         seq = self._seq_of(last)
         prev = GENESIS if last is None else hashlib.sha256(last).hexdigest()
         self._size, self._seq, self._prev, self._hasher = end, seq, prev, None
+        self._cache = None  # another writer (or none known yet): read again when asked
         if end < size:
             os.ftruncate(fd, end)
             payload = {"bytes": size - end}
@@ -213,6 +218,11 @@ class Transcript:
         # A failed write leaves this state as it was; the size then differs, so the next
         # append reads the tail again (and cuts a torn line).
         self._seq, self._prev = seq, hashlib.sha256(line).hexdigest()
+        if self._cache is not None and self._cache_size == self._size:
+            event = _parse(line)
+            if event is not None:
+                self._cache.append(event)
+                self._cache_size += len(data)
         self._size += len(data)
         if self._hasher is not None:
             self._hasher.update(data)
@@ -227,16 +237,24 @@ class Transcript:
 
         Lines that are not events and a torn last line are left out (``verify`` says why).
         """
-        out: list[dict[str, Any]] = []
         if limit is not None and limit <= 0:
-            return out
-        for line, complete in self._lines(settle=False):
-            event = _parse(line) if complete else None
-            if event is not None and event["seq"] > after_seq:
-                out.append(event)
-                if limit is not None and len(out) >= limit:
-                    break
-        return out
+            return []
+        with self._mutex:
+            try:
+                size = os.stat(self.path).st_size
+            except FileNotFoundError:
+                size = 0
+            if self._cache is None or size != self._cache_size:
+                self._cache, self._cache_size = [], 0
+                for line, complete in self._lines(settle=False):
+                    if not complete:
+                        break
+                    self._cache_size += len(line) + 1
+                    event = _parse(line)
+                    if event is not None:
+                        self._cache.append(event)
+            out = [event for event in self._cache if event["seq"] > after_seq]
+        return out if limit is None else out[:limit]
 
     def last_seq(self) -> int:
         """The seq of the last complete line (0 for no file or no line).

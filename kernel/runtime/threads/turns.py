@@ -76,6 +76,7 @@ class ThreadRun:
     unknown_as_error: bool = False
     reviewer: Reviewer | None = None  # approvals (SPEC §13.6); None: every call runs
     _asked_outputs: bool = field(default=False, init=False)
+    _model_seen: str = field(default="", init=False)
 
     async def run(self) -> Outcome:
         while True:
@@ -147,8 +148,12 @@ class ThreadRun:
         reservation = self.registry.reserve(
             self.thread_id, tokens=input_tokens + self.max_tokens, usd=usd
         )
+        # budget and llm_request are not fsynced: the reservation is in the registry, and
+        # the next durable line (the turn, or the checkpoint) carries them to the disk
         self.transcript.append(
-            "budget", {"reserved_tokens": reservation.tokens, "reserved_usd": _money(usd)}
+            "budget",
+            {"reserved_tokens": reservation.tokens, "reserved_usd": _money(usd)},
+            durable=False,
         )
         self.transcript.append(
             "llm_request",
@@ -158,6 +163,7 @@ class ThreadRun:
                 "messages": len(messages),
                 "max_tokens": self.max_tokens,
             },
+            durable=False,
         )
         envelope = await self.harness.execute(
             self.provider, request, thread_id=self.thread_id, on_event=self._delta
@@ -185,7 +191,9 @@ class ThreadRun:
                 "incomplete_tool_calls": data.get("incomplete_tool_calls", []),
             },
         )
-        self.registry.update(self.thread_id, model=data.get("model") or self.model)
+        if data.get("model") and data["model"] != self._model_seen:
+            self._model_seen = str(data["model"])
+            self.registry.update(self.thread_id, model=self._model_seen)
         if not data["tool_calls"]:
             outcome = self._final(data)
             self._checkpoint()

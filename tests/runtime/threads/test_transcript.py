@@ -580,3 +580,23 @@ def test_any_json_payload_reads_back_as_written_on_one_compact_line(
     assert written["payload"] == payload
     assert lines_of(transcript.path) == [compact_json(written)]
     transcript.close()
+
+
+def test_events_read_once_stay_current_with_own_and_other_appends(tmp_path: Path) -> None:
+    path = tmp_path / "t" / "transcript.jsonl"
+    mine, other = Transcript(path), Transcript(path)
+    assert mine.events() == []
+    mine.append("a", {"n": 1})
+    assert [e["type"] for e in mine.events()] == ["a"]
+    mine.append("b", {"n": [1, 2]}, durable=False)
+    first = mine.events()
+    assert [e["payload"] for e in first] == [{"n": 1}, {"n": [1, 2]}]
+    other.append("c", {"n": 3})  # another writer: the size tells the reader
+    assert [e["type"] for e in mine.events()] == ["a", "b", "c"]
+    mine.append("d", {})
+    assert [e["seq"] for e in mine.events(after_seq=2)] == [3, 4]
+    assert mine.events() == Transcript(path).events()  # the cache equals a fresh read
+    with path.open("ab") as handle:
+        handle.write(b'{"torn')  # a torn tail is never an event
+    assert [e["type"] for e in mine.events(limit=2)] == ["a", "b"]
+    assert len(mine.events()) == 4

@@ -48,13 +48,16 @@ KIWI_TOOLS: Final[tuple[dict[str, Any], ...]] = (
     {
         "name": "execute",
         "description": "Run a tool with parameters (or get a directive's instructions, a "
-        "knowledge entry); returns the result envelope.",
+        "knowledge entry); returns the result envelope. With thread: true a directive runs "
+        "as a child thread (within your own permissions and budget): you get its thread_id "
+        "at once, and threads/status with wait_s waits for it.",
         "parameters": {
             "type": "object",
             "properties": {
                 "item_type": _KIND,
                 "item_id": {"type": "string"},
                 "parameters": {"type": "object"},
+                "thread": {"type": "boolean"},
             },
             "required": ["item_type", "item_id"],
         },
@@ -146,6 +149,20 @@ async def _execute(kernel: Kernel, args: Mapping[str, Any], thread_id: str) -> d
         raise UsageError("arguments.parameters: wanted an object")
     if kind == "tool":
         return await kernel.execute(str(args.get("item_id", "")), params, thread_id=thread_id)
+    if args.get("thread") is True:
+        if kind != "directive":
+            raise UsageError("arguments.thread: only a directive runs as a thread")
+        from kiwi_mcp.kernel.runtime.threads.start import start_thread
+
+        data = await start_thread(
+            kernel,
+            str(args.get("item_id", "")),
+            params,
+            caps=kernel.caps,
+            caller=f"thread:{thread_id}",
+            parent=thread_id,
+        )
+        return ok_envelope(data, {"tool": "execute", "thread_id": data["thread_id"]})
     return await execute(kernel, kind, str(args.get("item_id", "")), params)
 
 

@@ -23,7 +23,7 @@ from kiwi_mcp.kernel.runtime.threads.common import read_token, thread_folder
 
 if TYPE_CHECKING:
     from kiwi_mcp.kernel.exec.kernel import Kernel
-    from kiwi_mcp.kernel.runtime.threads.registry import Registry, ThreadRecord
+    from kiwi_mcp.kernel.runtime.threads.registry import Limits, Registry, ThreadRecord
     from kiwi_mcp.kernel.trust.capabilities import CapabilitySet
 
 __all__ = [
@@ -72,8 +72,14 @@ async def start_thread(
     *,
     caps: CapabilitySet | None = None,
     caller: str = "cli",
+    parent: str | None = None,
 ) -> dict[str, Any]:
     """Register and spawn a thread; returns ``{thread_id, status: "spawned", …}``.
+
+    With ``parent`` (SPEC §13.7: a thread starting a child) the child's token is minted from
+    the parent's (an attenuation: never wider, no later expiry), its limits are carved from
+    the parent's remaining budget, depth and deadline, and the parent's transcript records
+    ``child_started``.
 
     Raises:
         KiwiError: the directive cannot be run (not found, unverified, bad inputs or limits,
@@ -110,8 +116,13 @@ async def start_thread(
     wanted = permissions_to_capabilities(directive.permissions)
     granted = held.attenuate(wanted).to_list()
     dropped = [cap for cap in wanted if cap not in granted]
+    parent_token = None
     with Registry.for_project(kernel.project_root) as registry:
+        if parent is not None:
+            parent_token = _parent_token(kernel, parent)
+            limits = carve(limits, registry.get(parent), now=time.time())
         record = registry.create(
+            parent=parent,
             directive=directive.id,
             directive_sha256=verified.loaded.sha256,
             limits=limits,
@@ -128,7 +139,9 @@ async def start_thread(
             aud=AUDIENCE,
             now=time.time(),
             ttl_s=min(_TOKEN_TTL_S, limits.duration_s or _TOKEN_TTL_S),
+            parent=parent_token,
         )
+        granted = list(token.caps)
         _write_token(folder, text)
         registry.update(record.thread_id, token_id=token.jti)
         Transcript.for_thread(kernel.project_root, record.thread_id).append(
@@ -143,9 +156,63 @@ async def start_thread(
                 "capabilities": granted,
                 "dropped_capabilities": dropped,
                 "caller": caller,
+                "parent": parent,
             },
         )
+        if parent is not None:
+            Transcript.for_thread(kernel.project_root, parent).append(
+                "child_started",
+                {"thread_id": record.thread_id, "directive": directive.id, "capabilities": granted},
+            )
         return await _spawn(kernel, registry, record.thread_id, held, dropped)
+
+
+def _parent_token(kernel: Kernel, parent: str) -> Any:
+    """The parent thread's verified token: the child's is minted from it."""
+    from kiwi_mcp.kernel.runtime.threads.common import AUDIENCE
+    from kiwi_mcp.kernel.trust.keys import TrustStore
+    from kiwi_mcp.kernel.trust.tokens import verify_token
+
+    return verify_token(
+        read_token(thread_folder(kernel.project_root, parent)),
+        trusted_keys=TrustStore(kernel.user_space).trusted_keys(),
+        audience=AUDIENCE,
+        now=time.time(),
+    )
+
+
+def carve(child: Limits, parent: ThreadRecord, *, now: float) -> Limits:
+    """A child's limits within its parent's (SPEC §13.3, §13.7): tokens and spend at most the
+    parent's remaining balance, depth one less, duration at most the parent's time left,
+    spawns at most the parent's. The ledger still reserves every call against the parent
+    too, so concurrent children never overspend it; this makes the child's own view honest."""
+    from dataclasses import replace
+
+    def least(own: Any, cap: Any) -> Any:
+        if cap is None:
+            return own
+        return cap if own is None else min(own, cap)
+
+    up = parent.limits
+    tokens_left = (
+        None
+        if up.tokens is None
+        else max(up.tokens - parent.spent_tokens - parent.reserved_tokens, 0)
+    )
+    usd_left = (
+        None
+        if up.spend_usd is None
+        else max(up.spend_usd - parent.spent_usd - parent.reserved_usd, Decimal(0))
+    )
+    time_left = None if parent.deadline is None else max(parent.deadline - now, 0.0)
+    return replace(
+        child,
+        tokens=least(child.tokens, tokens_left),
+        spend_usd=least(child.spend_usd, usd_left),
+        duration_s=least(child.duration_s, time_left),
+        depth=least(child.depth, None if up.depth is None else up.depth - 1),
+        spawns=least(child.spawns, up.spawns),
+    )
 
 
 async def _spawn(

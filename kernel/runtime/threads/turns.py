@@ -401,6 +401,8 @@ class ThreadRun:
         if kind == "kiwi" and ident in ("search", "load"):
             return True
         if kind == "kiwi" and ident == "execute":
+            if arguments.get("thread") is True:
+                return False  # a child thread: starting it again would be a second child
             if arguments.get("item_type") != "tool":
                 return True  # a directive's text or a knowledge entry
             ident = str(arguments.get("item_id", ""))

@@ -148,7 +148,8 @@ def parse_script(model: str, turns: Sequence[Any]) -> Script:
     """Check and convert ``fake.script`` turns; raises ``ValueError`` naming the bad field.
 
     Each turn is ``{"text": str}``, ``{"tool_calls": [{"name": str, "arguments": dict}],
-    "text"?: str}`` or ``{"scenario": "<a scenario name>"}``.
+    "text"?: str}`` or ``{"scenario": "<a scenario name>"}``; a text or tool turn may add
+    ``"output_tokens": int`` (the usage it reports).
     """
     if isinstance(turns, str | bytes) or not turns:
         raise ValueError(f"script {model!r}: expected a non-empty list of turns")
@@ -157,7 +158,7 @@ def parse_script(model: str, turns: Sequence[Any]) -> Script:
         where = f"script {model!r}: turns[{i}]"
         if not isinstance(turn, dict):
             raise ValueError(f"{where}: expected an object, got {turn!r}")
-        unknown = set(turn) - {"text", "tool_calls", "scenario"}
+        unknown = set(turn) - {"text", "tool_calls", "scenario", "output_tokens"}
         if unknown:
             raise ValueError(f"{where}: unknown keys {sorted(unknown)}; use text, tool_calls")
         if "scenario" in turn:
@@ -189,4 +190,7 @@ def _scripted_turn(where: str, turn: dict[str, Any]) -> Turn:
         blocks.append(_tool(call["name"], arguments))
     if not blocks:
         raise ValueError(f"{where}: expected text or tool_calls")
-    return Turn(blocks=tuple(blocks), stop="tool" if calls else "end")
+    output = turn.get("output_tokens", Usage().output)
+    if not isinstance(output, int) or output < 0:
+        raise ValueError(f"{where}.output_tokens: expected a whole number, got {output!r}")
+    return Turn(blocks=tuple(blocks), stop="tool" if calls else "end", usage=Usage(output=output))

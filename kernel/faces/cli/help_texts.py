@@ -39,6 +39,16 @@ TEXTS: dict[str, tuple[str, tuple[str, ...]]] = {
         " goes on from there.",
         ("kiwi threads pause summarise_20261202_101500",),
     ),
+    "threads fork": (
+        "Start a new thread whose history is another's verified transcript up to --at SEQ;"
+        " it goes on from there with the same directive, limits and capabilities.",
+        ("kiwi threads fork summarise_20261202_101500 --at 12",),
+    ),
+    "threads replay": (
+        "Replay a thread's recorded LLM turns (no LLM, no cost): calls that cannot repeat an"
+        " effect run again and are compared with the record; exit 1 when a result differs.",
+        ("kiwi threads replay summarise_20261202_101500",),
+    ),
     "threads inject": (
         "Send the model a message at the thread's next turn boundary; --expect-turn N refuses"
         " it if the thread has moved past turn N.",

@@ -51,6 +51,13 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         help="refuse if the thread has moved past turn N (what you read is still current)",
     )
     s.set_defaults(func=_inject)
+    s = threads.add_parser("fork", help="a new thread from another's history up to a seq")
+    s.add_argument("thread_id")
+    s.add_argument("--at", type=int, required=True, metavar="SEQ", help="the last event kept")
+    s.set_defaults(func=_fork)
+    s = threads.add_parser("replay", help="replay the recorded LLM turns (no LLM, no cost)")
+    s.add_argument("thread_id")
+    s.set_defaults(func=_replay)
     s = threads.add_parser("resume", help="run an orphaned or paused thread again")
     s.add_argument("thread_id")
     s.add_argument(
@@ -265,3 +272,48 @@ def _resume(args: argparse.Namespace, ctx: CliContext) -> int:
     data = asyncio.run(go())
     ctx.emit_json(data) if ctx.json else ctx.out(f"{data['thread_id']} {data['status']}")
     return EXIT_OK
+
+
+def _fork(args: argparse.Namespace, ctx: CliContext) -> int:
+    import asyncio
+
+    from kiwi_mcp.kernel.runtime.threads.fork import fork_thread
+
+    kernel = _kernel(ctx)
+
+    async def go() -> dict[str, Any]:
+        try:
+            return await fork_thread(kernel, args.thread_id, at=args.at)
+        finally:
+            await kernel.aclose()
+
+    data = asyncio.run(go())
+    if ctx.json:
+        ctx.emit_json(data)
+    else:
+        ctx.out(f"{data['thread_id']} {data['status']} (from {args.thread_id} at {args.at})")
+    return EXIT_OK
+
+
+def _replay(args: argparse.Namespace, ctx: CliContext) -> int:
+    import asyncio
+
+    from kiwi_mcp.kernel.runtime.threads.fork import replay_thread
+
+    kernel = _kernel(ctx)
+
+    async def go() -> dict[str, Any]:
+        try:
+            return await replay_thread(kernel, args.thread_id)
+        finally:
+            await kernel.aclose()
+
+    data = asyncio.run(go())
+    if ctx.json:
+        ctx.emit_json(data)
+    else:
+        for call in data["calls"]:
+            ctx.out(f"{call['call_id']}  {call['tool']}  {call['outcome']}")
+        verdict = "the same results" if data["same"] else "DIFFERENT results"
+        ctx.out(f"{data['turns']} turns replayed, {data['re_run']} calls re-run: {verdict}")
+    return EXIT_OK if data["same"] else EXIT_FAILED

@@ -19,7 +19,7 @@ from kiwi_mcp.kernel.errors import KiwiError, UsageError
 if TYPE_CHECKING:
     from kiwi_mcp.kernel.exec.kernel import Kernel
 
-__all__ = ["KIWI_TOOLS", "Offer", "offer", "run_call"]
+__all__ = ["KIWI_TOOLS", "Offer", "offer", "run_call", "safe_to_repeat"]
 
 _KIND = {"type": "string", "enum": list(KINDS)}
 KIWI_TOOLS: Final[tuple[dict[str, Any], ...]] = (
@@ -188,3 +188,27 @@ def _sync(kernel: Kernel, name: str, args: Mapping[str, Any]) -> dict[str, Any]:
     if action is None:
         return help_topic(args.get("topic"))
     return record_signal(kernel, str(action), args.get("reason"))
+
+
+def safe_to_repeat(kernel: Kernel, offer_: Offer, name: str, arguments: Mapping[str, Any]) -> bool:
+    """Whether running this call again cannot repeat an effect (SPEC §13.5): Kiwi's reads,
+    a refused name, or a tool annotated ``read_only`` or ``idempotent``."""
+    target = offer_.names.get(name)
+    if target is None:
+        return True  # it was refused: running the refusal again changes nothing
+    kind, ident = target
+    if kind == "kiwi" and ident in ("search", "load"):
+        return True
+    if kind == "kiwi" and ident == "execute":
+        if arguments.get("thread") is True:
+            return False  # a child thread: starting it again would be a second child
+        if arguments.get("item_type") != "tool":
+            return True  # a directive's text or a knowledge entry
+        ident = str(arguments.get("item_id", ""))
+    elif kind == "kiwi":
+        return False  # help: a signal is recorded once
+    try:
+        annotations = kernel.resolve(ident).asked.annotations
+    except KiwiError:
+        return True  # it cannot run at all now
+    return annotations.read_only or annotations.idempotent

@@ -27,8 +27,8 @@ from kiwi_mcp.kernel.core.thread_plan import (
     unanswered,
     worst_case_usd,
 )
-from kiwi_mcp.kernel.errors import ContextExceeded, KiwiError, LimitExceeded
-from kiwi_mcp.kernel.runtime.threads.agent_tools import Offer, run_call
+from kiwi_mcp.kernel.errors import ContextExceeded, LimitExceeded
+from kiwi_mcp.kernel.runtime.threads.agent_tools import Offer, run_call, safe_to_repeat
 
 if TYPE_CHECKING:
     from kiwi_mcp.kernel.exec.kernel import Kernel
@@ -394,25 +394,7 @@ class ThreadRun:
         return None
 
     def _safe_to_repeat(self, name: str, arguments: Mapping[str, Any]) -> bool:
-        target = self.offer.names.get(name)
-        if target is None:
-            return True  # it was refused: running the refusal again changes nothing
-        kind, ident = target
-        if kind == "kiwi" and ident in ("search", "load"):
-            return True
-        if kind == "kiwi" and ident == "execute":
-            if arguments.get("thread") is True:
-                return False  # a child thread: starting it again would be a second child
-            if arguments.get("item_type") != "tool":
-                return True  # a directive's text or a knowledge entry
-            ident = str(arguments.get("item_id", ""))
-        elif kind == "kiwi":
-            return False  # help: a signal is recorded once
-        try:
-            annotations = self.agent.resolve(ident).asked.annotations
-        except KiwiError:
-            return True  # it cannot run at all now
-        return annotations.read_only or annotations.idempotent
+        return safe_to_repeat(self.agent, self.offer, name, arguments)
 
     def _control(self) -> Outcome | None:
         """Take the pending control requests at a turn boundary (SPEC §13.4)."""

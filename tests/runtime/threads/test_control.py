@@ -6,6 +6,7 @@ lands while the runner is mid-turn — ordering by files, not by timing."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from tests.runtime.threads.conftest import ThreadProject
@@ -114,3 +115,30 @@ def test_a_loop_is_told_once_then_paused(threads: ThreadProject) -> None:
     assert told == [False, False, True, False]  # told once; the next repeat pauses
     assert "help with action" in _texts(threads.fake.requests[3])
     assert len(threads.fake.requests) == 4  # paused before a fifth turn
+
+
+def test_cancel_while_streaming_stops_the_runner(threads: ThreadProject) -> None:
+    import os
+    import time
+
+    threads.fake.script("worker", [{"scenario": "fake-trickle"}])
+    topic = " ".join(f"word{n}" for n in range(200))  # echoed back slowly: minutes of stream
+    thread_id = threads.start(threads.directive(), "-p", f"topic={topic}")
+    threads.wait_event(thread_id, "llm_delta")
+    pid = threads.show(thread_id)["pid"]
+    assert threads.kiwi("threads", "cancel", thread_id).returncode == 0
+    record = threads.wait(thread_id)
+    assert record["status"] == "cancelled", record
+    kinds = [e["type"] for e in threads.events(thread_id)]
+    assert "llm_turn" not in kinds  # the stream was cut, not finished
+    deadline = time.monotonic() + 30  # a hang guard: the runner exits once it has recorded
+    while True:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        if state == "Z":
+            break
+        assert time.monotonic() < deadline, "the runner is still alive"
+        time.sleep(0.05)

@@ -10,10 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
-
-if TYPE_CHECKING:
-    from kiwi_mcp.kernel.runtime.threads.turns import ThreadRun
+from typing import Any, Protocol
 
 __all__ = ["Review", "Reviewer"]
 
@@ -30,6 +27,8 @@ class Review:
 
 
 class Reviewer(Protocol):
-    async def review(self, run: ThreadRun, call: Mapping[str, Any]) -> Review: ...
+    """``run`` is the ``turns.ThreadRun`` asking (typed loosely: turns imports this module)."""
 
-    async def unknown(self, run: ThreadRun, intent: Mapping[str, Any]) -> Review | None: ...
+    async def review(self, run: Any, call: Mapping[str, Any]) -> Review: ...
+
+    async def unknown(self, run: Any, intent: Mapping[str, Any]) -> Review | None: ...

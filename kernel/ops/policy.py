@@ -1,4 +1,5 @@
-"""``kiwi sign policy``: the operator vouches for the agents' ceiling (SPEC §9.4)."""
+"""``kiwi sign policy``: the operator vouches for the agents' ceiling (SPEC §9.4) and for
+its ``approve:`` rules, the calls a thread waits on a human for (SPEC §13.6)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ class SignedPolicy:
     changed: bool
     fingerprint: str
     capabilities: tuple[str, ...]
+    approve: tuple[str, ...] = ()
+    approval_timeout_s: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -25,6 +28,8 @@ class SignedPolicy:
             "changed": self.changed,
             "fingerprint": self.fingerprint,
             "capabilities": list(self.capabilities),
+            "approve": list(self.approve),
+            "approval_timeout_s": self.approval_timeout_s,
         }
 
 
@@ -42,7 +47,13 @@ def sign_policy(
     from kiwi_mcp.kernel.store.fileio import atomic_write
     from kiwi_mcp.kernel.trust.encoding import fingerprint
     from kiwi_mcp.kernel.trust.keys import KeyStore
-    from kiwi_mcp.kernel.trust.policy import POLICY_ID, POLICY_KIND, POLICY_RELPATH, parse_policy
+    from kiwi_mcp.kernel.trust.policy import (
+        POLICY_ID,
+        POLICY_KIND,
+        POLICY_RELPATH,
+        parse_approval_rules,
+        parse_policy,
+    )
     from kiwi_mcp.kernel.trust.signing import sign_item
 
     path = project_root / POLICY_RELPATH
@@ -56,6 +67,7 @@ def sign_policy(
             " and run 'kiwi sign policy'.",
         ) from None
     caps = parse_policy(data)
+    rules = parse_approval_rules(data)
     key = KeyStore(user_space).private_key()
     new = sign_item(
         data,
@@ -74,4 +86,6 @@ def sign_policy(
         changed=changed,
         fingerprint=fingerprint(key.public_key()),
         capabilities=tuple(caps.to_list()),
+        approve=tuple(rules.approve.to_list()),
+        approval_timeout_s=rules.timeout_s,
     )

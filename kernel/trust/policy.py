@@ -5,17 +5,24 @@
     # kiwi:signed:v1:…   (``kiwi init`` and ``kiwi sign policy`` write this line)
     version: 1
     capabilities: ["tool.execute:**", "net.http:**", ...]
+    approve: ["process.exec:rm", ...]     # optional: calls a human approves first (§13.6)
+    approval_timeout: 3600                # optional: seconds an approval waits (default 1 h)
 
 When the file is absent, ``DEFAULT_CAPABILITIES`` apply: no ``*.sign``, no
 ``thread.control``, no ``registry.write`` — an agent that meets ``INTEGRITY_FAILED`` cannot
 bless the changed file itself. The file is the operator's: it is signed like an item (kind
 ``config``, id ``policy``) and checked under ``KIWI_VERIFY`` (``check_signature``), so an
 agent that could write it still cannot raise its own ceiling.
+
+``approve`` lists capabilities a thread's tool call must not exercise without the operator's
+approval (``ApprovalRules``, read by ``runtime/threads/approvals``); ``approval_timeout`` is
+how long such a call waits before it counts as rejected.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -23,16 +30,19 @@ import yaml
 
 from kiwi_mcp.kernel.core.yaml_read import refuse_anchors
 from kiwi_mcp.kernel.errors import KiwiError, ParseError, PermissionDenied
-from kiwi_mcp.kernel.trust.capabilities import CapabilitySet
+from kiwi_mcp.kernel.trust.capabilities import CapabilitySet, covers
 
 __all__ = [
+    "DEFAULT_APPROVAL_TIMEOUT_S",
     "DEFAULT_CAPABILITIES",
     "POLICY_ID",
     "POLICY_KIND",
     "POLICY_RELPATH",
     "POLICY_VERSION",
+    "ApprovalRules",
     "check_signature",
     "load_policy",
+    "parse_approval_rules",
     "parse_policy",
     "policy_text",
 ]
@@ -55,10 +65,13 @@ DEFAULT_CAPABILITIES: Final[tuple[str, ...]] = (
     "spawn.thread",
     "mcp.call:**",
 )
-_FIELDS: Final = ("version", "capabilities")
+#: SPEC §13.6: an approval nobody answers counts as rejected after this long
+DEFAULT_APPROVAL_TIMEOUT_S: Final = 3600.0
+_FIELDS: Final = ("version", "capabilities", "approve", "approval_timeout")
 _HINT: Final = (
     f"Fix {POLICY_RELPATH}: 'version: 1' and 'capabilities:' as a list of"
-    " '<resource>.<action>[:<scope>]' strings, then 'kiwi sign policy'."
+    " '<resource>.<action>[:<scope>]' strings (and optionally 'approve:' as such a list,"
+    " 'approval_timeout:' in seconds), then 'kiwi sign policy'."
 )
 _SIGN_HINT: Final = (
     "Ask the operator to review .ai/config/policy.yaml and run 'kiwi sign policy'"
@@ -91,6 +104,32 @@ def load_policy(project_root: Path) -> CapabilitySet:
     return parse_policy(data)
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ApprovalRules:
+    """The policy's ``approve:`` list and ``approval_timeout`` (SPEC §13.6)."""
+
+    approve: CapabilitySet = field(default_factory=CapabilitySet)
+    timeout_s: float = DEFAULT_APPROVAL_TIMEOUT_S
+
+    def triggered(self, exercised: Iterable[str]) -> list[str]:
+        """The exercised capabilities an ``approve:`` entry overlaps: one that covers it
+        (``process.exec:*`` covers ``process.exec:rm``) or that it covers (a call needing
+        ``fs.write:**`` may write what ``fs.write:secrets/**`` guards)."""
+        return [
+            cap
+            for cap in dict.fromkeys(exercised)
+            if self.approve.covers(cap)
+            or any(_covers_quietly(cap, str(rule)) for rule in self.approve.caps)
+        ]
+
+
+def _covers_quietly(granted: str, wanted: str) -> bool:
+    try:
+        return covers(granted, wanted)
+    except ParseError:
+        return False
+
+
 def parse_policy(data: bytes | None) -> CapabilitySet:
     """The capabilities a policy file grants (``None``: the file is absent → defaults).
 
@@ -100,23 +139,43 @@ def parse_policy(data: bytes | None) -> CapabilitySet:
     """
     if data is None:
         return CapabilitySet.from_strings(DEFAULT_CAPABILITIES)
+    return _capabilities(_read(data))
+
+
+def parse_approval_rules(data: bytes | None) -> ApprovalRules:
+    """The approval rules of a policy file (``None`` or no ``approve:``: none; the timeout
+    defaults to ``DEFAULT_APPROVAL_TIMEOUT_S``).
+
+    Raises ParseError as ``parse_policy`` does, and for an ``approve`` that is not a list of
+    capabilities or an ``approval_timeout`` that is not a positive number of seconds.
+    """
+    if data is None:
+        return ApprovalRules()
+    parsed = _read(data)
+    _capabilities(parsed)
+    timeout = parsed.get("approval_timeout", DEFAULT_APPROVAL_TIMEOUT_S)
+    return ApprovalRules(
+        approve=CapabilitySet.from_strings(parsed.get("approve") or []), timeout_s=float(timeout)
+    )
+
+
+def _read(data: bytes) -> Any:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise _error("not UTF-8 text") from None
     refuse_anchors(text, POLICY_RELPATH)  # a billion laughs must not hang every agent call
     try:
-        parsed = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark is not None else ""
         raise _error(f"{where}not valid YAML") from None
-    return _capabilities(parsed)
 
 
 def _capabilities(data: Any) -> CapabilitySet:
     if not isinstance(data, dict):
-        raise _error(f"expected a mapping with {', '.join(_FIELDS)}")
+        raise _error("expected a mapping with version, capabilities")
     for key in data:
         if key not in _FIELDS:
             raise _error(f"{key}: unknown field (allowed: {', '.join(_FIELDS)})")
@@ -127,17 +186,26 @@ def _capabilities(data: Any) -> CapabilitySet:
         raise _error(f"version: expected {POLICY_VERSION}, got {version!r}")
     if "capabilities" not in data:
         raise _error("capabilities: missing")
-    caps = data["capabilities"]
+    caps = _cap_list(data, "capabilities")
+    _cap_list(data, "approve")
+    timeout = data.get("approval_timeout", DEFAULT_APPROVAL_TIMEOUT_S)
+    if type(timeout) not in (int, float) or not 0 < timeout < float("inf"):
+        raise _error(f"approval_timeout: expected a positive number of seconds, got {timeout!r}")
+    return CapabilitySet.from_strings(caps)
+
+
+def _cap_list(data: Mapping[str, Any], field: str) -> list[str]:
+    caps = data.get(field, [])
     if not isinstance(caps, list):
-        raise _error(f"capabilities: expected a list, got {type(caps).__name__}")
+        raise _error(f"{field}: expected a list, got {type(caps).__name__}")
     for index, cap in enumerate(caps):
         if not isinstance(cap, str):
-            raise _error(f"capabilities[{index}]: expected a string, got {cap!r}")
+            raise _error(f"{field}[{index}]: expected a string, got {cap!r}")
         try:
             CapabilitySet.from_strings([cap])
         except ParseError as err:
-            raise _error(f"capabilities[{index}]: {err.message}", hint=err.hint) from None
-    return CapabilitySet.from_strings(caps)
+            raise _error(f"{field}[{index}]: {err.message}", hint=err.hint) from None
+    return caps
 
 
 def check_signature(

@@ -175,7 +175,8 @@ def test_an_empty_capability_list_denies_everything(tmp_path: Path) -> None:
         ),
         (
             "version: 1\ncapabilities: []\nallow_all: true\n",
-            ".ai/config/policy.yaml: allow_all: unknown field (allowed: version, capabilities)",
+            ".ai/config/policy.yaml: allow_all: unknown field"
+            " (allowed: version, capabilities, approve, approval_timeout)",
         ),
         ("- a\n", ".ai/config/policy.yaml: expected a mapping with version, capabilities"),
         ("version: [1\n", ".ai/config/policy.yaml: line 2: not valid YAML"),

@@ -128,25 +128,41 @@ def _start(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def _list(args: argparse.Namespace, ctx: CliContext) -> int:
+    import time
+
     from kiwi_mcp.kernel.runtime.threads.registry import Registry
     from kiwi_mcp.kernel.runtime.threads.start import _alive, record_view
 
     kernel = _kernel(ctx)
     with Registry.for_project(kernel.project_root) as registry:
         registry.mark_orphans(_alive)
-        records = [record_view(r, None) for r in registry.list_threads(status=args.status)]
+        pending = registry.pending_approvals()
+        records = [
+            record_view(r, None, approvals=[a for a in pending if a.thread_id == r.thread_id])
+            for r in registry.list_threads(status=args.status)
+        ]
     if ctx.json:
         ctx.emit_json({"threads": records})
         return EXIT_OK
+    now = time.time()
     for record in records:
         flags = ",".join(record["flags"]) or "-"
+        limit = record["limits"].get("spend_usd")
+        spend = f"${record['spend_usd']}" + (f"/${limit}" if limit is not None else "")
         ctx.out(
-            f"{record['thread_id']}  {record['status']}  turn {record['turn']}  "
-            f"${record['spend_usd']}  {flags}"
+            f"{record['thread_id']}  {record['directive']}  {record['status']}  "
+            f"turn {record['turn']}  {spend}  {_age(now - (record['created_at'] or now))}  {flags}"
         )
     if not records:
         ctx.diag("kiwi: no threads here ('kiwi threads start <directive>' starts one)")
     return EXIT_OK
+
+
+def _age(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit}"
+    return f"{int(seconds)}s"
 
 
 def _show(args: argparse.Namespace, ctx: CliContext) -> int:

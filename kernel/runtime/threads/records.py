@@ -1,10 +1,11 @@
 """The thread registry's records and the pure rules over them (SPEC §13.2, §13.3).
 
 ``ThreadRecord`` is one row of ``threads``; ``Limits`` a thread's ``<limits>``; ``Reservation``
-one row of the ledger. ``check_reserve`` is the budget rule for one thread of a lineage: it
-reads a record and raises, and touches no database — ``Registry.reserve`` calls it for the
-thread and every ancestor inside one transaction. Money is ``Decimal``, written as text by
-``money``.
+one row of the ledger; ``ApprovalRecord`` one row of ``approvals``, and ``decision_bytes``
+what the operator's key signs for its decision. ``check_reserve`` is the budget rule for one
+thread of a lineage: it reads a record and raises, and touches no database —
+``Registry.reserve`` calls it for the thread and every ancestor inside one transaction. Money
+is ``Decimal``, written as text by ``money``.
 """
 
 from __future__ import annotations
@@ -16,17 +17,22 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final
 
+from kiwi_mcp.kernel.core.thread_plan import args_sha256
 from kiwi_mcp.kernel.errors import LimitExceeded
+from kiwi_mcp.kernel.trust.encoding import compact_json
 
 __all__ = [
     "LIVE",
     "STATUSES",
     "TERMINAL",
+    "ApprovalRecord",
     "Limits",
     "Reservation",
     "ThreadRecord",
+    "approval_from_row",
     "check_reserve",
     "decimal_or_none",
+    "decision_bytes",
     "money",
     "record_from_row",
 ]
@@ -134,6 +140,95 @@ class Reservation:
     chain: tuple[str, ...]
     tokens: int
     usd: Decimal | None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ApprovalRecord:
+    """One row of ``approvals`` (SPEC §13.6): a call (``kind="call"``) or an unknown outcome
+    (``kind="unknown"``) the operator is asked about, bound to the thread, the call id, the
+    tool, the SHA-256 of the call's canonical arguments and the capability that needs the
+    approval. ``decision`` is None while pending, then ``approved``, ``rejected`` (signed:
+    ``approver`` is the key's fingerprint), ``expired`` or ``cancelled``."""
+
+    approval_id: int
+    thread_id: str
+    call_id: str
+    tool: str
+    args_sha256: str
+    capability: str | None
+    kind: str
+    #: the thread's turn when it was asked (a call id is unique only within a turn)
+    turn: int
+    requested_at: float
+    expires_at: float
+    decision: str | None
+    approver: str | None
+    signature: str | None
+    decided_at: float | None
+    #: the operator's edited arguments (approved with ``--args``), else None
+    arguments: dict[str, Any] | None
+    message: str | None
+    for_thread: bool
+
+    def pending_view(self) -> dict[str, Any]:
+        """The entry of ``pending_approvals`` in ``kiwi threads show`` (SPEC §13.9)."""
+        return {
+            "thread_id": self.thread_id,
+            "call_id": self.call_id,
+            "tool": self.tool,
+            "args_sha256": self.args_sha256,
+            "capability": self.capability,
+            "kind": self.kind,
+            "expires_at": self.expires_at,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+
+def decision_bytes(record: ApprovalRecord) -> bytes:
+    """What the operator's key signs for a decision: everything it binds and decides, as
+    compact JSON. A row whose columns were changed afterwards no longer verifies."""
+    edited = None if record.arguments is None else args_sha256(record.arguments)
+    return compact_json(
+        {
+            "v": 1,
+            "thread_id": record.thread_id,
+            "call_id": record.call_id,
+            "kind": record.kind,
+            "turn": record.turn,
+            "tool": record.tool,
+            "args_sha256": record.args_sha256,
+            "capability": record.capability,
+            "decision": record.decision,
+            "edited_args_sha256": edited,
+            "message": record.message,
+            "for_thread": record.for_thread,
+            "decided_at": record.decided_at,
+        }
+    )
+
+
+def approval_from_row(row: sqlite3.Row) -> ApprovalRecord:
+    return ApprovalRecord(
+        approval_id=row["id"],
+        thread_id=row["thread_id"],
+        call_id=row["call_id"],
+        tool=row["tool"],
+        args_sha256=row["args_sha256"],
+        capability=row["capability"],
+        kind=row["kind"],
+        turn=row["turn"],
+        requested_at=row["requested_at"],
+        expires_at=row["expires_at"],
+        decision=row["decision"],
+        approver=row["approver"],
+        signature=row["signature"],
+        decided_at=row["decided_at"],
+        arguments=None if row["arguments"] is None else json.loads(row["arguments"]),
+        message=row["message"],
+        for_thread=bool(row["for_thread"]),
+    )
 
 
 def record_from_row(row: sqlite3.Row) -> ThreadRecord:

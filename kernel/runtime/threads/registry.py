@@ -3,12 +3,13 @@ project — runners, the CLI, the server.
 
 Tables (``schema.py``): ``threads`` (one row per thread: directive, lineage, status, pid, turn,
 limits and the ledger's running totals), ``ledger`` (each reservation and its settlement),
-``controls`` (requests to a runner: cancel, and later pause/inject), ``approvals`` and
-``events_index`` (for the next issues), ``schema_version`` (migrations run forward, in order,
-on open). The records and the budget rule live in ``records.py`` and are re-exported here.
-Reservation is SPEC §13.3's rule: the worst case is checked against the thread and every
-ancestor and written to all of them in one ``BEGIN IMMEDIATE`` transaction, so concurrent
-children can never overspend the root. Money is ``Decimal``, stored as text.
+``controls`` (requests to a runner: cancel, pause, inject), ``approvals`` (SPEC §13.6; its
+methods are the mixin ``approval_rows.ApprovalRows``), ``events_index`` (for the next
+issues), ``schema_version`` (migrations run forward, in order, on open). The records and the
+budget rule live in ``records.py`` and are re-exported here. Reservation is SPEC §13.3's
+rule: the worst case is checked against the thread and every ancestor and written to all of
+them in one ``BEGIN IMMEDIATE`` transaction, so concurrent children can never overspend the
+root. Money is ``Decimal``, stored as text.
 """
 
 from __future__ import annotations
@@ -26,10 +27,12 @@ from types import TracebackType
 from typing import Any
 
 from kiwi_mcp.kernel.errors import LimitExceeded, ThreadNotFound, ThreadState
+from kiwi_mcp.kernel.runtime.threads.approval_rows import ApprovalRows
 from kiwi_mcp.kernel.runtime.threads.records import (
     LIVE,
     STATUSES,
     TERMINAL,
+    ApprovalRecord,
     Limits,
     Reservation,
     ThreadRecord,
@@ -40,12 +43,20 @@ from kiwi_mcp.kernel.runtime.threads.records import (
 )
 from kiwi_mcp.kernel.runtime.threads.schema import connect, migrate
 
-__all__ = ["STATUSES", "TERMINAL", "Limits", "Registry", "Reservation", "ThreadRecord"]
+__all__ = [
+    "STATUSES",
+    "TERMINAL",
+    "ApprovalRecord",
+    "Limits",
+    "Registry",
+    "Reservation",
+    "ThreadRecord",
+]
 
 _UNSET: Any = object()
 
 
-class Registry:
+class Registry(ApprovalRows):
     """One connection to a project's registry; safe across threads of one process."""
 
     def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
@@ -268,7 +279,8 @@ class Registry:
                 f"SELECT * FROM threads WHERE status IN ({','.join('?' * len(LIVE))})", LIVE
             ).fetchall()
             for row in rows:
-                if row["status"] == "running" and (row["pid"] is None or not alive(row["pid"])):
+                waiting = row["status"] in ("running", "waiting_approval")
+                if waiting and (row["pid"] is None or not alive(row["pid"])):
                     self._set(db, row["thread_id"], {"status": "orphaned", "updated_at": now})
                     found.append(row["thread_id"])
                 if row["deadline"] is not None and row["deadline"] < now:

@@ -48,6 +48,7 @@ async def run_thread(project: Path, thread_id: str, env: dict[str, str]) -> str:
         registry.settle(reservation, tokens=None, usd=None)  # a crash mid-call: worst case
     harness = Kernel(settings)
     agent: Kernel | None = None
+    run = None
     outcome: Outcome
     try:
         if resuming:
@@ -75,9 +76,11 @@ async def run_thread(project: Path, thread_id: str, env: dict[str, str]) -> str:
     except KiwiError as err:
         outcome = Outcome(status="failed", error=err.to_dict())
     finally:
-        for kernel in (harness, agent):
-            if kernel is not None:
-                await kernel.aclose()
+        # --for-thread may have replaced the run's agent kernel: close both
+        for kernel in {
+            id(k): k for k in (harness, agent, getattr(run, "agent", None)) if k
+        }.values():
+            await kernel.aclose()
     transcript.append(
         "thread_paused" if outcome.status == "paused" else "thread_finished",
         {
@@ -117,6 +120,7 @@ def _prepare(
     from kiwi_mcp.kernel.exec.kernel import Kernel
     from kiwi_mcp.kernel.ops.load import load_verified
     from kiwi_mcp.kernel.runtime.threads.agent_tools import offer
+    from kiwi_mcp.kernel.runtime.threads.approvals import Approvals
     from kiwi_mcp.kernel.runtime.threads.common import (
         AUDIENCE,
         model_info_of,
@@ -166,6 +170,7 @@ def _prepare(
         unknown_as_error=any(
             op == "unknown_as_error" for _, op, _ in registry.pending_controls(thread_id)
         ),
+        reviewer=Approvals(signer),
     )
     return run, agent
 

@@ -46,6 +46,18 @@ MIGRATIONS: Final[tuple[str, ...]] = (
         thread_id TEXT NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL, ts REAL NOT NULL,
         PRIMARY KEY (thread_id, seq));
     """,
+    # approvals (SPEC §13.6): what a call (of which turn: providers may reuse call ids) or an
+    # unknown outcome was asked about, and the operator's signed decision on it (edited
+    # arguments, a message, for the rest of the thread)
+    """
+    ALTER TABLE approvals ADD COLUMN kind TEXT NOT NULL DEFAULT 'call';
+    ALTER TABLE approvals ADD COLUMN turn INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE approvals ADD COLUMN arguments TEXT;
+    ALTER TABLE approvals ADD COLUMN message TEXT;
+    ALTER TABLE approvals ADD COLUMN for_thread INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX approvals_call ON approvals(thread_id, call_id);
+    CREATE INDEX approvals_open ON approvals(decision, thread_id);
+    """,
 )
 
 
@@ -94,5 +106,7 @@ def connect(path: Path) -> sqlite3.Connection:
                 db.close()
                 raise
             time.sleep(0.01)
-    db.execute("PRAGMA synchronous = FULL")
+    # WAL + NORMAL: a commit is durable against any crash of a process (SIGKILL included),
+    # and the database is never corrupted; only a power loss may drop the newest commits.
+    db.execute("PRAGMA synchronous = NORMAL")
     return db

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -23,7 +23,12 @@ from kiwi_mcp.kernel.runtime.threads.common import read_token, thread_folder
 
 if TYPE_CHECKING:
     from kiwi_mcp.kernel.exec.kernel import Kernel
-    from kiwi_mcp.kernel.runtime.threads.registry import Limits, Registry, ThreadRecord
+    from kiwi_mcp.kernel.runtime.threads.registry import (
+        ApprovalRecord,
+        Limits,
+        Registry,
+        ThreadRecord,
+    )
     from kiwi_mcp.kernel.trust.capabilities import CapabilitySet
 
 __all__ = [
@@ -255,7 +260,8 @@ async def resume_thread(
 
 def cancel_thread(project_root: Path, thread_id: str) -> dict[str, Any]:
     """Ask the runner to stop now (a control row and SIGTERM to its process); a thread
-    without a live runner is marked cancelled at once."""
+    without a live runner is marked cancelled at once. Its pending approvals are resolved
+    (decision ``cancelled``)."""
     import signal
 
     from kiwi_mcp.kernel.runtime.threads.registry import TERMINAL, Registry
@@ -265,6 +271,7 @@ def cancel_thread(project_root: Path, thread_id: str) -> dict[str, Any]:
         if record.status in TERMINAL:
             return {"thread_id": thread_id, "status": record.status}
         registry.add_control(thread_id, "cancel")
+        registry.cancel_approvals(thread_id)  # SPEC §13.6: cancelling resolves them
         if record.pid is not None and _alive(record.pid):
             os.kill(record.pid, signal.SIGTERM)
             return {"thread_id": thread_id, "status": "cancelling"}
@@ -298,11 +305,19 @@ def show_thread(project_root: Path, user_space: Path, thread_id: str) -> dict[st
     with Registry.for_project(project_root) as registry:
         registry.mark_orphans(_alive)
         record = registry.get(thread_id)
+        approvals = registry.pending_approvals(thread_id)
     check = Transcript.for_thread(project_root, thread_id).verify(Signer(user_space).check)
-    return record_view(record, check.to_dict())
+    return record_view(record, check.to_dict(), approvals=approvals)
 
 
-def record_view(record: ThreadRecord, transcript: Mapping[str, Any] | None) -> dict[str, Any]:
+def record_view(
+    record: ThreadRecord,
+    transcript: Mapping[str, Any] | None,
+    *,
+    approvals: Sequence[ApprovalRecord] = (),
+) -> dict[str, Any]:
+    """SPEC §13.9's record; ``approvals``: the pending ones of the thread (and, at a root, of
+    the threads under it)."""
     data = record.to_dict()
     out = {
         "thread_id": record.thread_id,
@@ -319,7 +334,7 @@ def record_view(record: ThreadRecord, transcript: Mapping[str, Any] | None) -> d
         "limits": record.limits.to_dict(),
         "model": record.model,
         "provider": record.provider,
-        "pending_approvals": [],
+        "pending_approvals": [a.pending_view() for a in approvals],
         "result": record.result,
         "error": record.error,
         "flags": list(record.flags),

@@ -230,7 +230,15 @@ def test_mark_orphans_orphans_running_threads_whose_pid_is_gone(
     registry: Registry, clock: Clock
 ) -> None:
     ids = []
-    for status, pid in [("running", 111), ("running", 222), ("running", None), ("paused", 111)]:
+    cases = [
+        ("running", 111),
+        ("running", 222),
+        ("running", None),
+        ("paused", 111),
+        ("waiting_approval", 111),  # its runner died while it waited
+        ("waiting_approval", 222),
+    ]
+    for status, pid in cases:
         clock.now += 1
         thread_id = make(registry).thread_id
         registry.set_status(thread_id, status)
@@ -242,9 +250,16 @@ def test_mark_orphans_orphans_running_threads_whose_pid_is_gone(
         asked.append(pid)
         return pid == 222
 
-    assert sorted(registry.mark_orphans(alive)) == sorted([ids[0], ids[2]])
-    assert sorted(asked) == [111, 222]
-    assert [registry.get(i).status for i in ids] == ["orphaned", "running", "orphaned", "paused"]
+    assert sorted(registry.mark_orphans(alive)) == sorted([ids[0], ids[2], ids[4]])
+    assert sorted(asked) == [111, 111, 222, 222]
+    assert [registry.get(i).status for i in ids] == [
+        "orphaned",
+        "running",
+        "orphaned",
+        "paused",
+        "orphaned",
+        "waiting_approval",
+    ]
     assert registry.mark_orphans(alive) == []
 
 

@@ -4,6 +4,7 @@ the operator's face of threads, over ``runtime/threads``."""
 from __future__ import annotations
 
 import argparse
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from kiwi_mcp.kernel.faces.cli.base import EXIT_FAILED, EXIT_OK, CliContext
@@ -73,6 +74,23 @@ def _kernel(ctx: CliContext) -> Any:
 
     # the operator's act: the thread's token is the directive's <permissions> as written
     return open_kernel(ctx, as_operator=True, writes=True)
+
+
+def _with_kernel(
+    ctx: CliContext, act: Callable[[Any], Awaitable[dict[str, Any]]]
+) -> dict[str, Any]:
+    """Run ``act(kernel)`` on the operator's kernel in an event loop, closing the kernel."""
+    import asyncio
+
+    kernel = _kernel(ctx)
+
+    async def go() -> dict[str, Any]:
+        try:
+            return await act(kernel)
+        finally:
+            await kernel.aclose()
+
+    return asyncio.run(go())
 
 
 def _inputs(args: argparse.Namespace, kernel: Any) -> dict[str, Any]:
@@ -271,39 +289,21 @@ def _inject(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def _resume(args: argparse.Namespace, ctx: CliContext) -> int:
-    import asyncio
 
     from kiwi_mcp.kernel.runtime.threads.start import resume_thread
 
-    kernel = _kernel(ctx)
-
-    async def go() -> dict[str, Any]:
-        try:
-            return await resume_thread(
-                kernel, args.thread_id, unknown_as_error=args.unknown_as_error
-            )
-        finally:
-            await kernel.aclose()
-
-    data = asyncio.run(go())
+    data = _with_kernel(
+        ctx, lambda k: resume_thread(k, args.thread_id, unknown_as_error=args.unknown_as_error)
+    )
     ctx.emit_json(data) if ctx.json else ctx.out(f"{data['thread_id']} {data['status']}")
     return EXIT_OK
 
 
 def _fork(args: argparse.Namespace, ctx: CliContext) -> int:
-    import asyncio
 
     from kiwi_mcp.kernel.runtime.threads.fork import fork_thread
 
-    kernel = _kernel(ctx)
-
-    async def go() -> dict[str, Any]:
-        try:
-            return await fork_thread(kernel, args.thread_id, at=args.at)
-        finally:
-            await kernel.aclose()
-
-    data = asyncio.run(go())
+    data = _with_kernel(ctx, lambda k: fork_thread(k, args.thread_id, at=args.at))
     if ctx.json:
         ctx.emit_json(data)
     else:
@@ -312,19 +312,10 @@ def _fork(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def _replay(args: argparse.Namespace, ctx: CliContext) -> int:
-    import asyncio
 
     from kiwi_mcp.kernel.runtime.threads.fork import replay_thread
 
-    kernel = _kernel(ctx)
-
-    async def go() -> dict[str, Any]:
-        try:
-            return await replay_thread(kernel, args.thread_id)
-        finally:
-            await kernel.aclose()
-
-    data = asyncio.run(go())
+    data = _with_kernel(ctx, lambda k: replay_thread(k, args.thread_id))
     if ctx.json:
         ctx.emit_json(data)
     else:

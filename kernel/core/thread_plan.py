@@ -23,6 +23,7 @@ __all__ = [
     "compaction",
     "estimate_tokens",
     "history",
+    "loop_detections",
     "not_started",
     "parse_limits",
     "repeats",
@@ -154,6 +155,23 @@ def repeats(calls: Sequence[tuple[str, str]], window: int) -> int:
         return 0
     recent = calls[-window:]
     return recent.count(calls[-1])
+
+
+def loop_detections(events: Iterable[Mapping[str, Any]], times: int, window: int) -> int | None:
+    """None unless the last intent's (tool, args hash) is ``times`` of the last ``window``
+    intents; then how many ``loop_detected`` events came before."""
+    events = list(events)
+    calls = [
+        (
+            str((e.get("payload") or {}).get("tool")),
+            str((e.get("payload") or {}).get("args_sha256")),
+        )
+        for e in events
+        if e.get("type") == "tool_intent"
+    ]
+    if repeats(calls, window) < times:
+        return None
+    return sum(1 for e in events if e.get("type") == "loop_detected")
 
 
 def compaction(messages: list[dict[str, Any]], excess: int) -> list[str] | None:

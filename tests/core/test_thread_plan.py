@@ -170,3 +170,20 @@ def test_every_tool_call_in_a_history_has_exactly_one_result(
             elif block["type"] == "tool_result":
                 answers.append(block["call_id"])
     assert calls == answers
+
+
+def test_loop_detections_count_the_same_call_in_a_window() -> None:
+    from kiwi_mcp.kernel.core.thread_plan import loop_detections, repeats
+
+    def intent(tool: str, digest: str) -> dict[str, Any]:
+        return ev("tool_intent", tool=tool, args_sha256=digest)
+
+    same = [intent("note", "h1")] * 2
+    assert loop_detections(same, 3, 10) is None
+    looping = [*same, intent("other", "h2"), intent("note", "h1")]
+    assert loop_detections(looping, 3, 10) == 0
+    told = [*looping, ev("loop_detected"), intent("note", "h1")]
+    assert loop_detections(told, 3, 10) == 1
+    spread = [intent("note", "h1"), *[intent("x", str(n)) for n in range(9)], *same]
+    assert loop_detections(spread, 3, 10) is None  # the first fell out of the window
+    assert repeats([], 10) == 0

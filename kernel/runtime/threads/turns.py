@@ -10,8 +10,6 @@ outcome and the thread pauses for the operator, so a side effect never happens t
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -22,13 +20,20 @@ from kiwi_mcp.kernel.core.thread_plan import (
     compaction,
     estimate_tokens,
     history,
+    loop_detections,
     not_started,
-    repeats,
     unanswered,
     worst_case_usd,
 )
-from kiwi_mcp.kernel.errors import ContextExceeded, LimitExceeded
+from kiwi_mcp.kernel.errors import ContextExceeded
 from kiwi_mcp.kernel.runtime.threads.agent_tools import Offer, run_call, safe_to_repeat
+from kiwi_mcp.kernel.runtime.threads.outcomes import (
+    Outcome,
+    find_outputs,
+    limit_outcome,
+    money,
+    unfinished_final,
+)
 
 if TYPE_CHECKING:
     from kiwi_mcp.kernel.exec.kernel import Kernel
@@ -37,21 +42,11 @@ if TYPE_CHECKING:
     from kiwi_mcp.kernel.runtime.threads.signer import Signer
     from kiwi_mcp.kernel.runtime.threads.transcript import Transcript
 
-__all__ = ["Outcome", "ThreadRun"]
+__all__ = ["Outcome", "ThreadRun", "limit_outcome"]
 
 #: SPEC §13.8's loop detector: the same call this many times in the last LOOP_WINDOW calls
 LOOP_REPEATS = 3
 LOOP_WINDOW = 10
-_JSON_BLOCK = re.compile(r"```(?:json)?\s*(\{.*?\})\s*```", re.S)
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Outcome:
-    """How a run of the loop ended: the status to record, and its result or error."""
-
-    status: str
-    result: Any = None
-    error: Mapping[str, Any] | None = None
 
 
 @dataclass(kw_only=True)
@@ -88,7 +83,7 @@ class ThreadRun:
             if resolved is not None:
                 return resolved
             events = self.transcript.events()
-            final = _unfinished_final(events)
+            final = unfinished_final(events)
             if final is not None:  # stopped after the answer, before it was recorded
                 outcome = self._final(final)
                 if outcome.status != "continue":
@@ -152,7 +147,7 @@ class ThreadRun:
         # the next durable line (the turn, or the checkpoint) carries them to the disk
         self.transcript.append(
             "budget",
-            {"reserved_tokens": reservation.tokens, "reserved_usd": _money(usd)},
+            {"reserved_tokens": reservation.tokens, "reserved_usd": money(usd)},
             durable=False,
         )
         self.transcript.append(
@@ -273,18 +268,11 @@ class ThreadRun:
         return None
 
     def _loop_check(self, tool: str, digest: str) -> str | None:
-        """SPEC §13.8: the same tool and arguments ``LOOP_REPEATS`` times in the last
-        ``LOOP_WINDOW`` calls — the first time the model is told ("tell"), the next "pause".
-        The calls and earlier detections are read from the transcript, so a resume keeps them."""
-        events = self.transcript.events()
-        calls = [
-            (str(e["payload"].get("tool")), str(e["payload"].get("args_sha256")))
-            for e in events
-            if e["type"] == "tool_intent"
-        ]
-        if repeats(calls, LOOP_WINDOW) < LOOP_REPEATS:
+        """SPEC §13.8 (``thread_plan.loop_detections``): the first detection tells the model
+        ("tell"), the next pauses; read from the transcript, so a resume keeps them."""
+        told = loop_detections(self.transcript.events(), LOOP_REPEATS, LOOP_WINDOW)
+        if told is None:
             return None
-        told = sum(1 for e in events if e["type"] == "loop_detected")
         self.transcript.append(
             "loop_detected", {"tool": tool, "args_sha256": digest, "detections": told + 1}
         )
@@ -314,7 +302,7 @@ class ThreadRun:
             )
         result: dict[str, Any] = {"text": data["text"]}
         if self.outputs:
-            found = _outputs(data["text"], self.outputs)
+            found = find_outputs(data["text"], self.outputs)
             if found is None:
                 if not self._asked_outputs:
                     self._asked_outputs = True
@@ -433,39 +421,3 @@ class ThreadRun:
 
     def _checkpoint(self) -> None:
         self.transcript.checkpoint(self.signer.sign, self.signer.key_id)
-
-
-def _unfinished_final(events: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The last ``llm_turn`` when it was a final answer (no tool calls) that nothing came
-    after: the runner stopped before it recorded the outcome."""
-    for event in reversed(events):
-        kind = event.get("type")
-        if kind in ("user_message", "tool_result", "tool_intent", "compacted"):
-            return None
-        if kind == "llm_turn":
-            payload = dict(event.get("payload") or {})
-            return None if payload.get("tool_calls") else payload
-    return None
-
-
-def _money(value: Decimal | None) -> str | None:
-    return None if value is None else format(value.normalize(), "f")
-
-
-def _outputs(text: str, wanted: tuple[str, ...]) -> dict[str, Any] | None:
-    """The declared outputs from the final answer: a JSON object (alone, or in a fenced
-    block) holding every one of them."""
-    candidates = [text.strip(), *(m.group(1) for m in _JSON_BLOCK.finditer(text))]
-    for candidate in candidates:
-        try:
-            value = json.loads(candidate)
-        except ValueError:
-            continue
-        if isinstance(value, dict) and all(key in value for key in wanted):
-            return {key: value[key] for key in wanted}
-    return None
-
-
-def limit_outcome(err: LimitExceeded | ContextExceeded) -> Outcome:
-    """The outcome of a run a limit stopped (nothing was sent for the turn it refused)."""
-    return Outcome(status="limit_exceeded", error=err.to_dict())

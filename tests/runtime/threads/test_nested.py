@@ -134,3 +134,22 @@ def test_concurrent_children_never_overspend_the_root(threads: ThreadProject) ->
         assert child["limits"]["tokens"] is not None and child["limits"]["tokens"] <= cap
         if child["status"] == "limit_exceeded":
             assert child["error"]["details"]["limit"] == "tokens"
+
+
+def test_starting_a_child_can_need_an_approval(threads: ThreadProject) -> None:
+    from tests.runtime.threads.test_approvals import _policy
+
+    _write(threads)
+    _policy(threads, approve=("spawn.thread",))
+    threads.fake.script("worker", [{"tool_calls": [SPAWN]}, {"text": "handed over"}])
+    threads.fake.script("tiny", [{"text": "child done"}])
+    parent = threads.start("demo/boss")
+    record = threads.wait(parent, "waiting_approval")
+    (pending,) = record["pending_approvals"]
+    assert pending["tool"] == "demo/helper" and pending["capability"] == "spawn.thread"
+    assert _children(threads, parent) == []  # nothing started before the approval
+    done = threads.kiwi("approve", parent)
+    assert done.returncode == 0, done.stderr
+    assert threads.wait(parent)["status"] == "completed"
+    (child,) = _children(threads, parent)
+    assert threads.wait(child["thread_id"])["status"] == "completed"

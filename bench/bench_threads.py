@@ -171,26 +171,12 @@ def _kernel(project: Project) -> Kernel:
     return Kernel(Settings.from_environment(project.root, env=project.env), as_operator=True)
 
 
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
-
-
 def wait_runner(registry: Registry, project: Project, thread_id: str) -> str:
     """Poll until the thread ended and its runner exited (a hang guard, not a timing)."""
     deadline = time.monotonic() + 60
     while True:
         record = registry.get(thread_id)
-        if record.status in TERMINAL and (record.pid is None or not _running(record.pid)):
+        if record.status in TERMINAL and (record.pid is None or not start_mod._alive(record.pid)):
             return record.status
         if time.monotonic() > deadline:
             log = project.root / ".ai" / "threads" / thread_id / "runner.log"

@@ -12,6 +12,7 @@ from typing import Any
 import anyio
 from mcp import Client, StdioServerParameters
 
+from kiwi_mcp.kernel.trust.policy import DEFAULT_CAPABILITIES
 from tests.faces.mcp.conftest import KIWI, envelope_of
 from tests.runtime.threads.conftest import ThreadProject, threads  # noqa: F401 - a fixture
 from tests.support.project import project  # noqa: F401 - a fixture
@@ -117,17 +118,7 @@ def test_status_of_an_unknown_thread_is_a_clear_error(threads: ThreadProject) ->
 
 
 GATE_CALL = {"tool_calls": [{"name": "gate", "arguments": {"tag": "mcp"}}]}
-AGENT_CAPS = [
-    "tool.execute:**",
-    "directive.execute:**",
-    "knowledge.load:**",
-    "tool.load:**",
-    "directive.load:**",
-    "net.http:**",
-    "process.exec:*",
-    "fs.read:**",
-    "spawn.thread",
-]
+AGENT_CAPS = [c for c in DEFAULT_CAPABILITIES if not c.startswith("thread.control")]
 
 
 def _control(threads: ThreadProject, thread_id: str, op: str) -> dict[str, Any]:  # noqa: F811

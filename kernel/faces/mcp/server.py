@@ -28,6 +28,7 @@ from mcp.shared.exceptions import MCPError
 
 from kiwi_mcp.kernel._version import __version__
 from kiwi_mcp.kernel.errors import KiwiError
+from kiwi_mcp.kernel.faces.mcp import elicit
 from kiwi_mcp.kernel.faces.mcp.contexts import ProjectContexts
 from kiwi_mcp.kernel.faces.mcp.exposed import ExposedTool
 from kiwi_mcp.kernel.faces.mcp.results import internal_error, tool_result
@@ -43,6 +44,8 @@ RESOURCE_NOT_FOUND: Final = -32002
 #: Streamed events kept waiting for the client before newer ones are dropped.
 _PROGRESS_BUFFER: Final = 256
 _PROGRESS_TEXT: Final = 200
+#: calls answered inline by the client's user (protocols before 2026-07-28) before the record
+_ASK_ROUNDS: Final = 4
 _EXECUTE: Final = next(spec for spec in TOOL_SPECS if spec.name == "execute")
 _INSTRUCTIONS: Final = (
     "Kiwi serves an agent's tools, directives and knowledge from .ai/ folders (project, "
@@ -117,7 +120,7 @@ class KiwiServer:
         """The SDK server with every handler registered."""
         # No logging/setLevel handler: Kiwi sends no log messages to clients (it logs to
         # stderr or KIWI_LOG_FILE), so it does not advertise the logging capability.
-        return Server(
+        server: Server[Any] = Server(
             "kiwi",
             version=__version__,
             title="Kiwi",
@@ -131,6 +134,14 @@ class KiwiServer:
             on_read_resource=self._read_resource,
             on_list_resource_templates=self._list_resource_templates,
         )
+        # Approvals asked through elicitation name their rows in requestState: sealed under a
+        # key of this process and bound to the request, so a client cannot widen what it may
+        # answer (faces/mcp/elicit.py).
+        from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity
+
+        security = RequestStateSecurity.ephemeral(ttl=3600.0)
+        server.middleware.append(RequestStateBoundary(security, default_audience="kiwi"))
+        return server
 
     # --- tools ------------------------------------------------------------------------
 
@@ -147,7 +158,7 @@ class KiwiServer:
 
     async def _call_tool(
         self, ctx: Any, params: types.CallToolRequestParams
-    ) -> types.CallToolResult:
+    ) -> types.CallToolResult | types.InputRequiredResult:
         spec = tool_spec(params.name)
         exposed = self._exposed.get(params.name) if spec is None else None
         if exposed is not None:
@@ -172,10 +183,19 @@ class KiwiServer:
                 return tool_result(error_envelope(err, {"tool": spec.name}))
         token = (ctx.meta or {}).get("progress_token")
         try:
-            if spec.name == "execute" and token is not None:
-                envelope = await self._execute_with_progress(ctx, args)
-            else:
-                envelope = await run_tool(self.contexts, spec.name, args)
+            if spec.name != "execute":
+                return tool_result(await run_tool(self.contexts, spec.name, args))
+            replied = await elicit.apply_replies(self.contexts, args, params)
+            for _ in range(_ASK_ROUNDS):
+                if token is not None:
+                    envelope = await self._execute_with_progress(ctx, args)
+                else:
+                    envelope = await run_tool(self.contexts, spec.name, args)
+                asked = await elicit.ask(self.contexts, ctx, args, envelope, replied=replied)
+                if asked is not True:
+                    break
+            if isinstance(asked, types.InputRequiredResult):
+                return asked
         except Exception as exc:  # the face catches broadly; cancellation still propagates
             logger.exception("tool %r failed", params.name)
             envelope = internal_error(params.name, exc)

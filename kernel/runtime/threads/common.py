@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Final
 
-__all__ = ["AUDIENCE", "model_info_of", "read_token", "thread_folder"]
+__all__ = ["AUDIENCE", "model_info_of", "read_token", "thread_folder", "thread_token"]
 
 AUDIENCE: Final = "kiwi-thread"
 
@@ -17,6 +17,24 @@ def thread_folder(project_root: Path, thread_id: str) -> Path:
 
 def read_token(folder: Path) -> str:
     return (folder / "token").read_text(encoding="utf-8").strip()
+
+
+def thread_token(project_root: Path, user_space: Path, thread_id: str, *, now: float) -> Any:
+    """The thread's token, verified against the operator's trusted keys as of ``now``.
+
+    Raises:
+        TokenInvalid: a bad signature, an untrusted key, another audience, or expired.
+        OSError: the thread has no token file.
+    """
+    from kiwi_mcp.kernel.trust.keys import TrustStore
+    from kiwi_mcp.kernel.trust.tokens import verify_token
+
+    return verify_token(
+        read_token(thread_folder(project_root, thread_id)),
+        trusted_keys=TrustStore(user_space).trusted_keys(),
+        audience=AUDIENCE,
+        now=now,
+    )
 
 
 def model_info_of(harness: Any, provider: str, model: str) -> tuple[dict[str, str] | None, Any]:

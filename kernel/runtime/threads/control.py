@@ -15,8 +15,11 @@ from kiwi_mcp.kernel.errors import ThreadState, UsageError
 
 if TYPE_CHECKING:
     from kiwi_mcp.kernel.exec.kernel import Kernel
+    from kiwi_mcp.kernel.runtime.threads.outcomes import Outcome
+    from kiwi_mcp.kernel.runtime.threads.registry import Registry
+    from kiwi_mcp.kernel.runtime.threads.transcript import Transcript
 
-__all__ = ["OPS", "control_thread", "request"]
+__all__ = ["OPS", "control_thread", "request", "take_controls"]
 
 OPS: Final = ("pause", "resume", "inject", "cancel")
 #: control rows a runner acts on at a turn boundary, with the thread still live
@@ -83,3 +86,30 @@ async def control_thread(kernel: Kernel, thread_id: str, op: str, **kw: Any) -> 
     if op == "resume":
         return await resume_thread(kernel, thread_id)
     return request(kernel.project_root, thread_id, op, **kw)
+
+
+def take_controls(registry: Registry, transcript: Transcript, thread_id: str) -> Outcome | None:
+    """The runner's side: take the pending requests at a turn boundary (SPEC §13.4), in order.
+    An inject whose ``expect_turn`` is not the thread's turn is recorded as refused; a cancel
+    or a pause ends the turn loop with that outcome."""
+    from kiwi_mcp.kernel.runtime.threads.outcomes import Outcome
+
+    for control_id, op, payload in registry.pending_controls(thread_id):
+        registry.done_control(control_id)
+        if op == "inject":
+            turn = registry.get(thread_id).turn
+            expected = payload.get("expect_turn")
+            refused = expected is not None and expected != turn
+            transcript.append("control", {"op": op, **payload, "refused": refused})
+            if not refused:
+                transcript.append("user_message", {"text": str(payload["text"]), "injected": True})
+            continue
+        transcript.append("control", {"op": op, **payload})
+        if op in ("cancel", "cancel_after_turn"):
+            return Outcome(
+                status="cancelled",
+                error={"code": "CANCELLED", "message": "cancelled by the operator"},
+            )
+        if op == "pause":
+            return Outcome(status="paused")
+    return None

@@ -8,12 +8,15 @@ a resume, so it goes on from there.
 ``replay_thread``: the thread again with the recorded LLM turns instead of calls (no LLM, no
 cost): each recorded call is run again through the gate with the thread's token when that
 cannot repeat an effect (Kiwi's reads, ``read_only``/``idempotent`` tools) and its result
-compared with the recorded one; other calls are reported as not re-run.
+compared with the recorded one; any other call is not re-run but planned (resolve, verify,
+gate with the thread's token, no effect), so the report says whether today's items and
+policy would still let the same calls happen (``gate: allowed | refused``).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from kiwi_mcp.kernel.errors import ThreadState, TranscriptTampered, UsageError
@@ -59,23 +62,21 @@ async def fork_thread(kernel: Kernel, source: str, *, at: int) -> dict[str, Any]
         UsageError: ``at`` below 1. ThreadNotFound: no such thread. TranscriptTampered: the
             transcript does not verify up to ``at``.
     """
-    from kiwi_mcp.kernel.runtime.threads.common import AUDIENCE, read_token, thread_folder
+    from kiwi_mcp.kernel.runtime.threads.common import AUDIENCE, thread_folder, thread_token
     from kiwi_mcp.kernel.runtime.threads.registry import Registry
     from kiwi_mcp.kernel.runtime.threads.start import _spawn, _write_token
     from kiwi_mcp.kernel.runtime.threads.transcript import Transcript
-    from kiwi_mcp.kernel.trust.keys import KeyStore, TrustStore
-    from kiwi_mcp.kernel.trust.tokens import mint, verify_token
+    from kiwi_mcp.kernel.trust.keys import KeyStore
+    from kiwi_mcp.kernel.trust.tokens import mint
 
     if at < 1:
         raise UsageError("--at: wanted a seq of the source's transcript, 1 or more")
     with Registry.for_project(kernel.project_root) as registry:
         record = registry.get(source)
         events = _verified_events(kernel, source, at)
-        old = verify_token(
-            read_token(thread_folder(kernel.project_root, source)),
-            trusted_keys=TrustStore(kernel.user_space).trusted_keys(),
-            audience=AUDIENCE,
-            now=min(time.time(), record.updated_at),  # an ended thread's token may be old
+        # an ended thread's token may have expired since: check it as of its last update
+        old = thread_token(
+            kernel.project_root, kernel.user_space, source, now=min(time.time(), record.updated_at)
         )
         forked = registry.create(
             directive=record.directive,
@@ -158,6 +159,10 @@ async def replay_thread(kernel: Kernel, thread_id: str) -> dict[str, Any]:
                     entry["outcome"] = "no recorded result"
                 elif not safe_to_repeat(agent, offered, name, arguments):
                     entry["outcome"] = "not re-run (it may have an effect)"
+                    refused = await _refused_now(agent, offered.names.get(name), arguments)
+                    entry["gate"] = "allowed" if refused is None else "refused"
+                    if refused is not None:
+                        entry["refused"] = refused
                 else:
                     _, text = await run_call(agent, offered, name, arguments, thread_id=thread_id)
                     entry["outcome"] = "same" if text == was.get("content") else "differs"
@@ -170,6 +175,27 @@ async def replay_thread(kernel: Kernel, thread_id: str) -> dict[str, Any]:
         "turns": len(turns),
         "calls": calls,
         "re_run": len(compared),
-        "same": all(c["outcome"] == "same" for c in compared),
+        "same": all(c["outcome"] == "same" for c in compared)
+        and all(c.get("gate") != "refused" for c in calls),
         "llm_calls": 0,
     }
+
+
+async def _refused_now(
+    agent: Kernel, target: tuple[str, str] | None, arguments: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    """Why the gate would refuse this call today (``{code, message}``), or None: planned
+    up to the effect with the thread's token, never run."""
+    from kiwi_mcp.kernel.errors import KiwiError
+
+    if target is None:
+        return None
+    kind, ident = target
+    params: Any = arguments
+    if kind == "kiwi":  # only an execute of a tool gets here (safe_to_repeat)
+        ident, params = str(arguments.get("item_id", "")), arguments.get("parameters") or {}
+    try:
+        await agent.plan(ident, params if isinstance(params, Mapping) else {}, fetch_auth=False)
+    except KiwiError as err:
+        return {"code": err.code, "message": err.message}
+    return None

@@ -173,6 +173,7 @@ class ApprovalRecord:
     def pending_view(self) -> dict[str, Any]:
         """The entry of ``pending_approvals`` in ``kiwi threads show`` (SPEC §13.9)."""
         return {
+            "approval_id": self.approval_id,
             "thread_id": self.thread_id,
             "call_id": self.call_id,
             "tool": self.tool,

@@ -121,15 +121,8 @@ def _prepare(
     from kiwi_mcp.kernel.ops.load import load_verified
     from kiwi_mcp.kernel.runtime.threads.agent_tools import offer
     from kiwi_mcp.kernel.runtime.threads.approvals import Approvals
-    from kiwi_mcp.kernel.runtime.threads.common import (
-        AUDIENCE,
-        model_info_of,
-        read_token,
-        thread_folder,
-    )
+    from kiwi_mcp.kernel.runtime.threads.common import model_info_of, thread_token
     from kiwi_mcp.kernel.runtime.threads.turns import ThreadRun
-    from kiwi_mcp.kernel.trust.keys import TrustStore
-    from kiwi_mcp.kernel.trust.tokens import verify_token
 
     record = registry.get(thread_id)
     verified = load_verified(harness, "directive", record.directive)
@@ -140,12 +133,7 @@ def _prepare(
         )
     directive = verified.loaded.item
     assert isinstance(directive, Directive)
-    token = verify_token(
-        read_token(thread_folder(settings.project_root, thread_id)),
-        trusted_keys=TrustStore(settings.user_space).trusted_keys(),
-        audience=AUDIENCE,
-        now=time.time(),
-    )
+    token = thread_token(settings.project_root, settings.user_space, thread_id, now=time.time())
     agent = Kernel(settings, caps=token.capabilities, token_id=token.jti)
     guide = load_verified(harness, "knowledge", _AGENT_GUIDE).loaded.item
     assert isinstance(guide, Knowledge)

@@ -174,16 +174,9 @@ async def start_thread(
 
 def _parent_token(kernel: Kernel, parent: str) -> Any:
     """The parent thread's verified token: the child's is minted from it."""
-    from kiwi_mcp.kernel.runtime.threads.common import AUDIENCE
-    from kiwi_mcp.kernel.trust.keys import TrustStore
-    from kiwi_mcp.kernel.trust.tokens import verify_token
+    from kiwi_mcp.kernel.runtime.threads.common import thread_token
 
-    return verify_token(
-        read_token(thread_folder(kernel.project_root, parent)),
-        trusted_keys=TrustStore(kernel.user_space).trusted_keys(),
-        audience=AUDIENCE,
-        now=time.time(),
-    )
+    return thread_token(kernel.project_root, kernel.user_space, parent, now=time.time())
 
 
 def carve(child: Limits, parent: ThreadRecord, *, now: float) -> Limits:

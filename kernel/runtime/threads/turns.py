@@ -27,6 +27,7 @@ from kiwi_mcp.kernel.core.thread_plan import (
 )
 from kiwi_mcp.kernel.errors import ContextExceeded
 from kiwi_mcp.kernel.runtime.threads.agent_tools import Offer, run_call, safe_to_repeat
+from kiwi_mcp.kernel.runtime.threads.control import take_controls
 from kiwi_mcp.kernel.runtime.threads.outcomes import (
     Outcome,
     find_outputs,
@@ -75,7 +76,7 @@ class ThreadRun:
 
     async def run(self) -> Outcome:
         while True:
-            control = self._control()
+            control = take_controls(self.registry, self.transcript, self.thread_id)
             if control is not None:
                 return control
             events = self.transcript.events()
@@ -383,30 +384,6 @@ class ThreadRun:
 
     def _safe_to_repeat(self, name: str, arguments: Mapping[str, Any]) -> bool:
         return safe_to_repeat(self.agent, self.offer, name, arguments)
-
-    def _control(self) -> Outcome | None:
-        """Take the pending control requests at a turn boundary (SPEC §13.4)."""
-        for control_id, op, payload in self.registry.pending_controls(self.thread_id):
-            self.registry.done_control(control_id)
-            if op == "inject":
-                turn = self.registry.get(self.thread_id).turn
-                expected = payload.get("expect_turn")
-                refused = expected is not None and expected != turn
-                self.transcript.append("control", {"op": op, **payload, "refused": refused})
-                if not refused:
-                    self.transcript.append(
-                        "user_message", {"text": str(payload["text"]), "injected": True}
-                    )
-                continue
-            self.transcript.append("control", {"op": op, **payload})
-            if op in ("cancel", "cancel_after_turn"):
-                return Outcome(
-                    status="cancelled",
-                    error={"code": "CANCELLED", "message": "cancelled by the operator"},
-                )
-            if op == "pause":
-                return Outcome(status="paused")
-        return None
 
     def _signal(self, action: str, reason: Any) -> None:
         self.transcript.append("signal", {"action": action, "reason": reason})

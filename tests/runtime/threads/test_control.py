@@ -142,3 +142,24 @@ def test_cancel_while_streaming_stops_the_runner(threads: ThreadProject) -> None
             break
         assert time.monotonic() < deadline, "the runner is still alive"
         time.sleep(0.05)
+
+
+def test_a_policy_changed_between_turns_fails_the_thread_closed(threads: ThreadProject) -> None:
+    from kiwi_mcp.kernel.trust.policy import DEFAULT_CAPABILITIES
+
+    policy = threads.project.root / ".ai" / "config" / "policy.yaml"
+    policy.parent.mkdir(parents=True, exist_ok=True)
+    policy.write_text(
+        "version: 1\ncapabilities:\n" + "".join(f'  - "{c}"\n' for c in DEFAULT_CAPABILITIES)
+    )
+    assert threads.kiwi("sign", "policy").returncode == 0
+    thread_id = _held(threads, [GATE, NOTE, DONE])
+    policy.write_text(policy.read_text() + "approve: []\n")  # changed after it was signed
+    threads.release()
+    record = threads.wait(thread_id)
+    # the next effect (the LLM request itself) is refused: no second turn, no second call
+    assert record["status"] == "failed", record
+    assert record["error"]["code"] == "PERMISSION_DENIED", record["error"]
+    assert "changed after it was signed" in record["error"]["message"]
+    assert len(threads.fake.requests) == 1
+    assert threads.notes() == ["gate one"]

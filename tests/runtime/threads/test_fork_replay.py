@@ -110,3 +110,21 @@ def test_replay_reruns_only_what_cannot_repeat_an_effect(threads: ThreadProject)
     changed = threads.kiwi("--json", "threads", "replay", source)
     assert changed.returncode == 1
     assert json.loads(changed.stdout)["calls"][0]["outcome"] == "differs"
+
+
+def test_replay_says_when_a_call_it_did_not_re_run_would_be_refused_now(
+    threads: ThreadProject,
+) -> None:
+    source = _looker(threads)
+    before = json.loads(threads.kiwi("--json", "threads", "replay", source).stdout)
+    assert [c.get("gate") for c in before["calls"]] == [None, "allowed"]
+    note = next((threads.project.root / ".ai" / "tools").rglob("note.py"))
+    note.write_text(note.read_text() + "\n# changed after signing\n")
+    done = threads.kiwi("--json", "threads", "replay", source)
+    assert done.returncode == 1, done.stdout
+    report = json.loads(done.stdout)
+    entry = report["calls"][1]
+    assert entry["tool"] == "note" and entry["gate"] == "refused", entry
+    assert entry["refused"]["code"] == "INTEGRITY_FAILED", entry
+    assert report["same"] is False
+    assert threads.notes() == ["saw it"]  # planned, never run

@@ -186,8 +186,7 @@ class Kernel:
             KiwiError: ITEM_NOT_FOUND, AMBIGUOUS_ID, PARSE_ERROR, CHAIN_BROKEN, or a
                 signature/integrity error of a link.
         """
-        self.store.refresh("tool")
-        asked = self.store.load("tool", tool_id)
+        asked = self.store.load("tool", tool_id)  # found by its path: no listing, no refresh
         chain = resolve_chain(asked, lambda i, within: self.store.load("tool", i, within=within))
         return chain
 

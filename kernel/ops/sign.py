@@ -77,11 +77,20 @@ def sign_items(
     from kiwi_mcp.kernel.trust.signing import sign_item
 
     check_pattern(pattern)
-    store.refresh()
     files: dict[str, ItemFile] = {}
-    for file in store.iter_files(kind, ("project", "user")):
-        if _matches(pattern, file.id) and file.id not in files:
-            files[file.id] = file
+    if "*" in pattern:
+        store.refresh()
+        for file in store.iter_files(kind, ("project", "user")):
+            if _matches(pattern, file.id) and file.id not in files:
+                files[file.id] = file
+        folders = store.folders(kind, ("project", "user"))
+    else:  # one id: found by its path, whatever else the spaces hold
+        for space in ("project", "user"):
+            found = store.exact(kind, pattern, space)
+            if found is not None:
+                files[found.id] = found
+                break
+        folders = [f.path.parent for f in files.values()]
     if not files:
         raise ItemNotFound(
             f"no {kind} in the project or user space matches {pattern!r}",
@@ -90,7 +99,7 @@ def sign_items(
         )
     if caps is not None:
         _require_sign_caps(caps, kind, sorted(files))
-    for folder in store.folders(kind, ("project", "user")):
+    for folder in folders:
         clean_stale_temps(folder)
     key = KeyStore(user_space).private_key()
     when = now or datetime.now(UTC)

@@ -167,6 +167,30 @@ class FileCache:
             witness.note(key, signature_of(st))
         return st
 
+    def lstat(self, path: str | os.PathLike[str]) -> os.stat_result | None:
+        """``os.lstat`` (a symlink itself), None when the path does not exist. An active
+        witness notes the signature: for anything but a symlink it is what ``stat`` gives,
+        so a later symlink in its place shows as a change.
+
+        Raises:
+            OSError: any other failure; an active witness is spoiled.
+        """
+        key = os.fspath(path)
+        witness = self.witness
+        try:
+            st = os.lstat(key)
+        except (FileNotFoundError, NotADirectoryError):
+            if witness is not None:
+                witness.note(key, None)
+            return None
+        except (OSError, ValueError):
+            if witness is not None:
+                witness.spoil()
+            raise
+        if witness is not None and not stat_mode.S_ISLNK(st.st_mode):
+            witness.note(key, signature_of(st))
+        return st
+
     def read(
         self, path: str | os.PathLike[str], *, max_bytes: int | None = None
     ) -> CachedFile | None:

@@ -1,10 +1,14 @@
 """Finding and reading items in the three spaces (SPEC §3).
 
-``ItemStore`` indexes each space's ``<kind>s/`` folder once, keeps the index while no
-folder's mtime changes (``refresh`` checks, once per operation; a folder whose mtime has
-not settled, by ``store.files.settled``, is listed again), and reads the bytes of an item
-on every load — integrity is always checked on what was actually read; parsing is
-memoized by content hash in ``kiwi_mcp.kernel.core.parse``.
+``ItemStore.locate`` finds an id's files where its path says they are
+(``store/direct.py``): the cost does not grow with the space, and a prepared chain's
+witness sees only the files and folders on its own path. Listing is for what needs every
+item (search, ``iter_files``, bare names that are not top-level ids) and for a symlink on the
+way: ``ItemStore`` indexes each space's ``<kind>s/`` folder once and keeps the index while
+no folder's mtime changes (``refresh`` checks, once per operation; a folder whose mtime has
+not settled, by ``store.files.settled``, is listed again). The bytes of an item are read on
+every load — integrity is always checked on what was actually read; parsing is memoized by
+content hash in ``kiwi_mcp.kernel.core.parse``.
 
 Folders are listed by ``store/index_walk.py`` (loops, dangling links and FIFOs are left
 out, kept as :class:`SkippedFile`: ``ItemStore.skipped``). A file symlink that resolves
@@ -15,6 +19,7 @@ than the limit.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -31,6 +36,7 @@ from kiwi_mcp.kernel.core.spaces import (
     SpaceName,
 )
 from kiwi_mcp.kernel.errors import AmbiguousId, InvalidId, ItemNotFound, ParseError
+from kiwi_mcp.kernel.store.direct import direct_files
 from kiwi_mcp.kernel.store.files import FileCache, FileTooLarge
 from kiwi_mcp.kernel.store.index_walk import SkippedFile, SpaceIndex, build_index
 
@@ -85,6 +91,13 @@ class ItemStore:
             index = build_index(space, kind, self.files, self.clock_ns)
             self._index[key] = index
         return index
+
+    def _current_index(self, space: Space, kind: Kind) -> SpaceIndex:
+        """The space's listed index, listed again if a folder changed since."""
+        index = self._index.get((space.name, kind))
+        if index is not None and not self._mtimes_match(index.folder_mtimes):
+            del self._index[(space.name, kind)]
+        return self._space_index(space, kind)
 
     def _mtimes_match(self, mtimes: dict[str, int]) -> bool:
         for folder, mtime in mtimes.items():
@@ -143,7 +156,9 @@ class ItemStore:
         hits: list[ItemFile] = []
         ignored: list[ItemFile] = []
         for space in self.spaces:
-            files = self._space_index(space, kind).files.get(item_id)
+            files = direct_files(space, kind, item_id, self.files)
+            if files is None:  # a symlink on the way: the listing applies the walk's rules
+                files = self._current_index(space, kind).files.get(item_id)
             if not files:
                 continue
             if space.name not in within:
@@ -174,18 +189,52 @@ class ItemStore:
             )
         return Located(file=first, shadowed=tuple(hits[1:]), ignored=tuple(ignored))
 
+    def exact(self, kind: Kind, item_id: str, space: SpaceName) -> ItemFile | None:
+        """The one file of exactly ``item_id`` in ``space`` (no bare-name matching, no
+        listing unless a symlink is on the way), or None.
+
+        Raises:
+            InvalidId: a bad id. AmbiguousId: the space holds two files for it.
+        """
+        check_id(item_id)
+        found = self.space(space)
+        if found is None:
+            return None
+        files = direct_files(found, kind, item_id, self.files)
+        if files is None:
+            files = self._current_index(found, kind).files.get(item_id)
+        if files and len(files) > 1:
+            raise AmbiguousId(
+                f"{space} space holds several files for {kind} {item_id!r}: "
+                + ", ".join(f.path.name for f in files),
+                item_id=item_id,
+                hint="Keep one file per id in a space; remove or rename the others.",
+                details={"candidates": [str(f.path) for f in files]},
+            )
+        return files[0] if files else None
+
     def _resolve_bare(self, kind: Kind, name: str, within: Sequence[SpaceName]) -> str:
-        """An exact top-level id wins; otherwise the one id whose last segment is ``name``."""
-        for space in self.spaces:
-            if space.name in within and name in self._space_index(space, kind).files:
+        """An exact top-level id wins; otherwise the one id whose last segment is ``name``:
+        in the project and user spaces from their persistent name index
+        (``store/name_index.py``), in the system space (small, shipped) from its listing."""
+        from kiwi_mcp.kernel.store.name_index import NameIndex
+
+        spaces = [space for space in self.spaces if space.name in within]
+        for space in spaces:
+            files = direct_files(space, kind, name, self.files)
+            if files is None:
+                files = self._current_index(space, kind).files.get(name)
+            if files:
                 return name
-        ids = sorted(
-            {
-                f.id
-                for f in self.iter_files(kind, within)
-                if f.id == name or f.id.rsplit("/", 1)[-1] == name
-            }
-        )
+        found: set[str] = set()
+        for space in spaces:
+            if space.name == "system":
+                listed = self._current_index(space, kind).files
+                found.update(i for i in listed if i.rsplit("/", 1)[-1] == name)
+            else:
+                listing = functools.partial(self._current_index, space, kind)
+                found.update(NameIndex(space, kind, self.files).ids_named(name, listing))
+        ids = sorted(found)
         if len(ids) > 1:
             raise AmbiguousId(
                 f"the name {name!r} matches several {kind}s: {', '.join(ids)}",

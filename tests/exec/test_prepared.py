@@ -187,3 +187,23 @@ def test_a_new_lockfile_counts_at_the_next_call(echo: Project, settled: bool) ->
     plan = _plan(kernel)
     assert plan.lockfile.status == "drift"
     assert any("lockfile drift" in warning for warning in plan.warnings)
+
+
+def test_a_change_off_the_chains_path_keeps_it_prepared(echo: Project) -> None:
+    """Freshness depends only on the chain's own files and folders (issue 14): a new tool in
+    another folder, or another tool edited, is not a reason to prepare again."""
+    clock = SettleClock()
+    for n in range(20):
+        echo.write_tool(f"others/o{n}.yaml", "version: 1.0.0\nexecutor_id: x\n")
+    clock.settle()
+    kernel = _kernel(echo, clock)
+    assert asyncio.run(kernel.execute("echo", {}))["ok"]
+    clock.settle()
+    kept = kernel.prepare("echo")
+    assert kernel.prepare("echo") is kept
+    echo.write_tool("others/o3.yaml", "version: 1.0.1\nexecutor_id: x\n")
+    echo.write_tool("others/more/new.yaml", "version: 1.0.0\nexecutor_id: x\n")
+    clock.settle()
+    assert kernel.prepare("echo") is kept
+    echo.write_tool("echo.yaml", "version: 1.0.0\nexecutor_id: x\n")  # a second file for it
+    assert _error(kernel) == "AMBIGUOUS_ID"

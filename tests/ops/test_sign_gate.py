@@ -61,3 +61,17 @@ def test_a_malformed_pattern_is_invalid_id_before_anything_is_read(
     with pytest.raises(InvalidId) as info:
         sign_items(kernel.store, workspace.user, "tool", bad, caps=None)
     assert "runtimes/python" in info.value.hint
+
+
+def test_signing_one_id_touches_that_item_and_lists_nothing(workspace: Workspace) -> None:
+    for n in range(10):
+        workspace.write(f"tools/crowd/c{n}.py", ECHO)
+    path = workspace.write("tools/deep/one.py", ECHO.replace("hi", "one"))
+    kernel = workspace.kernel()
+    signed = sign_items(kernel.store, workspace.user, "tool", "deep/one", caps=None)
+    assert [(s.id, s.changed) for s in signed] == [("deep/one", True)]
+    assert path.read_text().startswith("# kiwi:signed:v1:")
+    assert kernel.store._index == {}  # found by its path: no space was listed
+    assert not (workspace.root / ".ai" / "tools" / "crowd" / "c1.py").read_text().startswith(
+        "# kiwi:signed"
+    )

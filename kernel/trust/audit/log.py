@@ -219,35 +219,50 @@ class AuditLog:
 
         An edited line is reported itself (the next line's ``prev`` no longer matches it);
         a deleted line is reported at the line that now follows the gap; a line that is
-        not a JSON object (torn or damaged) is reported where it is. Raises OSError.
+        not a JSON object (torn or damaged) is reported where it is. Streams: one line and
+        the next are held at a time, whatever the log's size; after the first break the
+        rest is only counted. Raises OSError.
         """
-        lines = list(self._read_all())
-        hashes = [hashlib.sha256(line.raw).hexdigest() for line in lines]
+        lines = self._read_all()
+        total, found = 0, None
         expected_prev, expected_seq = GENESIS, 1
-        for i, line in enumerate(lines):
+        previous: _Line | None = None
+        upcoming = next(lines, None)
+        while upcoming is not None:
+            line, upcoming = upcoming, next(lines, None)
+            total += 1
+            if found is not None:
+                continue
+            digest = hashlib.sha256(line.raw).hexdigest()
             record = parse_line(line.raw)
             if record is None:
-                return _bad(len(lines), line, "not a whole JSON record with prev and seq")
+                found = (line, "not a whole JSON record with prev and seq")
+                continue
             seq, prev = record["seq"], record["prev"]
             if seq != expected_seq:
                 gap = seq - expected_seq
-                why = f"seq {seq} where {expected_seq} was expected: " + (
-                    f"{gap} line(s) missing before this line" if gap > 0 else "out of order"
+                found = (
+                    line,
+                    f"seq {seq} where {expected_seq} was expected: "
+                    + (f"{gap} line(s) missing before this line" if gap > 0 else "out of order"),
                 )
-                return _bad(len(lines), line, why)
+                continue
             if prev != expected_prev:
                 # Usually the previous line was edited; but when this line's own hash is
                 # also not what the next line recorded, this line is the edited one.
-                nxt = parse_line(lines[i + 1].raw) if i + 1 < len(lines) else None
-                if i == 0 or (nxt is not None and nxt["prev"] != hashes[i]):
-                    return _bad(len(lines), line, "this line was changed (its prev is wrong)")
-                return _bad(
-                    len(lines),
-                    lines[i - 1],
-                    "this line was changed: its hash no longer matches the next line's prev",
-                )
-            expected_prev, expected_seq = hashes[i], seq + 1
-        return AuditReport(ok=True, lines=len(lines))
+                nxt = parse_line(upcoming.raw) if upcoming is not None else None
+                if previous is None or (nxt is not None and nxt["prev"] != digest):
+                    found = (line, "this line was changed (its prev is wrong)")
+                else:
+                    found = (
+                        previous,
+                        "this line was changed: its hash no longer matches the next line's prev",
+                    )
+                continue
+            expected_prev, expected_seq, previous = digest, seq + 1, line
+        if found is not None:
+            return _bad(total, *found)
+        return AuditReport(ok=True, lines=total)
 
     def tail(self, n: int = 10) -> list[dict[str, Any]]:
         """The last ``n`` records, oldest first; a damaged line is ``{"invalid": text}``."""
@@ -271,13 +286,11 @@ class AuditLog:
         return out
 
     def _read_all(self) -> Iterator[_Line]:
+        """Every line of every day file in order, read as a stream (a torn last line too)."""
         for path in day_files(self.folder):
-            data = path.read_bytes()
-            parts = data.split(b"\n")
-            if parts and parts[-1] == b"":
-                parts.pop()
-            for number, raw in enumerate(parts, start=1):
-                yield _Line(file=path.name, number=number, raw=raw)
+            with path.open("rb") as handle:
+                for number, raw in enumerate(handle, start=1):
+                    yield _Line(file=path.name, number=number, raw=raw.removesuffix(b"\n"))
 
 
 def _not_writable(folder: str) -> str | None:

@@ -34,6 +34,7 @@ unit: install system-deps
 
 conformance: install
 	bash scripts/mcp-conformance.sh
+	bash scripts/mcp-conformance-client.sh
 
 test: lint typecheck unit conformance
 

@@ -23,7 +23,8 @@ traceback. Where a builtin fits, the class is that builtin too::
     │   ├── TokenInvalid         TOKEN_INVALID         PermissionError
     │   ├── KeyMissing           KEY_MISSING           LookupError
     │   ├── KeyUnsafe            KEY_UNSAFE            PermissionError
-    │   └── AuditUnavailable     AUDIT_UNAVAILABLE
+    │   ├── AuditUnavailable     AUDIT_UNAVAILABLE
+    │   └── PinMismatch          PIN_MISMATCH
     ├── LockfileError            LOCKFILE_ERROR
     │   └── LockfileMismatch     LOCKFILE_MISMATCH
     ├── AuthError
@@ -34,6 +35,7 @@ traceback. Where a builtin fits, the class is that builtin too::
     │   ├── ExecutionTimeout     TIMEOUT               TimeoutError
     │   ├── HttpError            HTTP_ERROR
     │   ├── Cancelled            CANCELLED
+    │   ├── UpstreamError        UPSTREAM_ERROR
     │   └── LlmError
     │       ├── LlmRateLimited   LLM_RATE_LIMITED
     │       ├── LlmOverloaded    LLM_OVERLOADED
@@ -106,6 +108,7 @@ __all__ = [
     "ParamsInvalid",
     "ParseError",
     "PermissionDenied",
+    "PinMismatch",
     "PriceUnknown",
     "ResolveError",
     "RunError",
@@ -118,6 +121,7 @@ __all__ = [
     "TokenInvalid",
     "TranscriptTampered",
     "TrustError",
+    "UpstreamError",
     "UsageError",
     "error_for_code",
 ]
@@ -321,6 +325,17 @@ class AuditUnavailable(TrustError):
     default_hint = "Make the project's .ai/logs/audit/ folder writable (and free disk space)."
 
 
+class PinMismatch(TrustError):
+    """An upstream MCP tool's live definition is not the pinned one (a rug pull, SPEC §14):
+    the tool is disabled until the operator re-pins it. ``details.changes`` says what changed."""
+
+    code = "PIN_MISMATCH"
+    default_hint = (
+        "Ask the operator to review the change ('kiwi mcp refresh <server> --dry-run') and"
+        " accept it with 'kiwi mcp refresh <server>'."
+    )
+
+
 # --- LockfileError ----------------------------------------------------------------------
 
 
@@ -363,6 +378,13 @@ class HttpError(RunError):
 class Cancelled(RunError):
     code = "CANCELLED"
     default_hint = "The caller went away before the call finished; run it again if still wanted."
+
+
+class UpstreamError(RunError):
+    """An upstream MCP server answered a tools/call with ``isError`` (SPEC §14)."""
+
+    code = "UPSTREAM_ERROR"
+    default_hint = "The upstream tool reported the failure above; fix the arguments and retry."
 
 
 # --- LlmError (details: provider_type, provider_code, request_id, retry_after_s, reset_at) ---

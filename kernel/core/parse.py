@@ -291,7 +291,8 @@ def _parse_directive(item_id: str, text: str, label: str) -> Directive:
 
 
 def _directive_tools(root: ET.Element, meta: ET.Element | None, label: str) -> tuple[str, ...]:
-    """The ids of ``<tools><tool id="…"/></tools>`` (in ``<metadata>`` or at the root)."""
+    """The ids of ``<tools><tool id="…"/></tools>`` (in ``<metadata>`` or at the root), then
+    those of ``<mcp server="…" tools="…"/>`` as ``mcp/<server>/<tool glob>``."""
     found: list[str] = []
     for holder in (meta, root):
         for node in holder.iterfind("tools/tool") if holder is not None else ():
@@ -300,6 +301,16 @@ def _directive_tools(root: ET.Element, meta: ET.Element | None, label: str) -> t
                 raise ParseError(f'{label}: <tools>: a <tool> needs id="…"', at=label)
             if tool_id not in found:
                 found.append(tool_id)
+        # <mcp server="github" tools="issues_*,pulls_get"/>: upstream tools (SPEC §14), as
+        # id globs the runner expands and offers as mcp__<server>__<tool>
+        for node in holder.iterfind("tools/mcp") if holder is not None else ():
+            server = node.get("server", "")
+            if not server or "/" in server:
+                raise ParseError(f'{label}: <tools>: an <mcp> needs server="…"', at=label)
+            for pattern in (node.get("tools") or "*").split(","):
+                tool_id = f"mcp/{server}/{pattern.strip() or '*'}"
+                if tool_id not in found:
+                    found.append(tool_id)
     return tuple(found)
 
 

@@ -24,6 +24,7 @@ from kiwi_mcp.kernel.trust.audit.log import AuditLog, call_record
 from kiwi_mcp.kernel.trust.capabilities import CapabilitySet
 
 if TYPE_CHECKING:
+    from kiwi_mcp.kernel.services.connectors.pool import UpstreamPool
     from kiwi_mcp.primitives.http_client import HttpClient
 
 __all__ = ["EventHook", "Executes", "execute", "record_call"]
@@ -50,6 +51,9 @@ class Executes(Protocol):
 
     @property
     def http(self) -> HttpClient: ...
+
+    @property
+    def upstreams(self) -> UpstreamPool: ...
 
     async def plan(
         self,
@@ -101,6 +105,12 @@ async def execute(
         meta["lockfile"] = plan.lockfile.status
         if dry_run:
             data: Any = {"dry_run": True, "params": plan.params, "config": plan.config}
+        elif plan.mcp is not None:
+            from kiwi_mcp.kernel.exec.mcp_call import run_mcp
+
+            data, meta["mcp"] = await run_mcp(
+                plan.mcp, plan.params, kernel.upstreams, on_event=on_event
+            )
         elif plan.llm is not None:
             from kiwi_mcp.kernel.exec.llm_call import run_llm
 

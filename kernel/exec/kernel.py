@@ -35,6 +35,7 @@ from kiwi_mcp.kernel.trust.verifier import Verifier
 
 if TYPE_CHECKING:
     from kiwi_mcp.kernel.services.auth.store import AuthStore
+    from kiwi_mcp.kernel.services.connectors.pool import UpstreamPool
     from kiwi_mcp.kernel.services.env.resolver import EnvResolver, ResolvedEnv
     from kiwi_mcp.kernel.services.lockfiles.store import LockfileStore
     from kiwi_mcp.primitives.http_client import HttpClient
@@ -95,6 +96,7 @@ class Kernel:
         self._http: HttpClient | None = None
         self._auth: AuthStore | None = None
         self._lockfiles: LockfileStore | None = None
+        self._upstreams: UpstreamPool | None = None
         self.audit = AuditLog(
             settings.project_root / ".ai" / "logs" / "audit",
             clock,
@@ -165,7 +167,19 @@ class Kernel:
             )
         return self._lockfiles
 
+    @property
+    def upstreams(self) -> UpstreamPool:
+        """The kernel's pool of upstream MCP sessions (SPEC §14), made on first use."""
+        if self._upstreams is None:
+            from kiwi_mcp.kernel.services.connectors.pool import UpstreamPool
+
+            self._upstreams = UpstreamPool()
+        return self._upstreams
+
     async def aclose(self) -> None:
+        if self._upstreams is not None:
+            await self._upstreams.aclose()
+            self._upstreams = None
         if self._http is not None:
             await self._http.aclose()
             self._http = None
@@ -250,6 +264,18 @@ class Kernel:
         async with self.guard:
             prepared = self.prepare(tool_id, locked=locked)
             try:
+                from kiwi_mcp.kernel.exec.mcp_route import is_mcp, plan_mcp
+
+                if is_mcp(prepared.chain):
+                    return await plan_mcp(
+                        self,
+                        prepared,
+                        params,
+                        caps or self.caps,
+                        thread_id=thread_id,
+                        locked=locked,
+                        fetch_auth=fetch_auth,
+                    )
                 if prepared.chain.asked.tool_type == "llm_runtime":
                     from kiwi_mcp.kernel.exec.llm_route import plan_routed
 

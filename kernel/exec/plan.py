@@ -27,6 +27,7 @@ from kiwi_mcp.kernel.trust.capabilities import CapabilitySet
 
 if TYPE_CHECKING:
     from kiwi_mcp.kernel.core.llm.call import LlmCall
+    from kiwi_mcp.kernel.services.connectors.records import McpCall
     from kiwi_mcp.kernel.services.env.resolver import ResolvedEnv
 
 __all__ = ["Plan", "Prepared", "finish", "prepare"]
@@ -46,6 +47,8 @@ class Plan:
     lockfile: LockCheck
     #: an LLM call (a chain through an ``llm_protocol``): ``config`` is its HTTP request
     llm: LlmCall | None = None
+    #: an upstream MCP call or listing (``exec/mcp_route.py``): the pool runs it, not a primitive
+    mcp: McpCall | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -1,6 +1,7 @@
 """What a thread's LLM is offered (SPEC §13.1) and how its calls run: Kiwi's ``search``,
 ``load``, ``execute`` and ``help``, and the directive's ``<tools>`` under wire-safe names
-(``web/fetch`` → ``web__fetch``). Every call is an ordinary op through the gate, on the
+(``web/fetch`` → ``web__fetch``; an upstream MCP tool ``mcp/github/issues_list`` →
+``mcp__github__issues_list``, SPEC §14). Every call is an ordinary op through the gate, on the
 thread's kernel, whose capabilities are the thread's token; nothing here widens them.
 """
 
@@ -92,7 +93,7 @@ def offer(kernel: Kernel, directive_tools: Sequence[str]) -> Offer:
     ``parameters``; one that cannot be loaded is offered by id with an open schema)."""
     tools: list[Mapping[str, Any]] = list(KIWI_TOOLS)
     names: dict[str, tuple[str, str]] = {t["name"]: ("kiwi", t["name"]) for t in KIWI_TOOLS}
-    for tool_id in directive_tools:
+    for tool_id in _expanded(kernel, directive_tools):
         name = wire_name(tool_id)
         if name in names:
             continue
@@ -106,6 +107,23 @@ def offer(kernel: Kernel, directive_tools: Sequence[str]) -> Offer:
         tools.append({"name": name, "description": description, "parameters": parameters})
         names[name] = ("tool", tool_id)
     return Offer(tools=tuple(tools), names=names)
+
+
+def _expanded(kernel: Kernel, directive_tools: Sequence[str]) -> list[str]:
+    """The directive's tool ids with each glob (``git/*``, ``mcp/github/issues_*`` from an
+    ``<mcp server tools>`` entry) replaced by the ids it matches, sorted; a glob matching
+    nothing is dropped (there is nothing to offer)."""
+    from kiwi_mcp.kernel.trust.globs import glob_covers
+
+    out: list[str] = []
+    for tool_id in directive_tools:
+        if "*" not in tool_id:
+            out.append(tool_id)
+            continue
+        kernel.store.refresh("tool")
+        ids = {file.id for file in kernel.store.iter_files("tool")}
+        out.extend(sorted(i for i in ids if glob_covers(tool_id, i, "path")))
+    return out
 
 
 def _text(envelope: Mapping[str, Any]) -> str:
@@ -172,7 +190,7 @@ def _sync(kernel: Kernel, name: str, args: Mapping[str, Any]) -> dict[str, Any]:
 
         kinds = (parse_kind(str(args["item_type"])),) if "item_type" in args else KINDS
         hits = search(
-            kernel.store, str(args.get("query", "")), kinds=kinds, limit=int(args.get("limit", 20))
+            kernel, str(args.get("query", "")), kinds=kinds, limit=int(args.get("limit", 20))
         )
         return {"hits": [hit.to_dict() for hit in hits]}
     if name == "load":

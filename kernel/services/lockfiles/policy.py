@@ -51,9 +51,13 @@ def lockfile_for(chain: Chain) -> Lockfile:
     from kiwi_mcp.kernel.trust.signing import content_hash
 
     links = []
+    pins: dict[str, str] = {}
     for loaded in chain.links:
         tool = loaded.item
         assert isinstance(tool, Tool)
+        if tool.tool_type == "mcp_tool" and isinstance(tool.config.get("pin"), str):
+            # an upstream MCP tool's definition (SPEC §14): named so a drift says which
+            pins[f"mcp:{tool.config.get('server')}/{tool.config.get('tool')}"] = tool.config["pin"]
         _, body = split_signature(loaded.data, loaded.file.ext)
         integrity = content_hash("tool", tool.id, body, extra_files_of(loaded))
         links.append(
@@ -70,7 +74,7 @@ def lockfile_for(chain: Chain) -> Lockfile:
         root={"id": root.id, "version": root.version, "integrity": root.integrity},
         chain=tuple(links),
         kernel={"version": __version__},
-        pins={},
+        pins=pins,
     )
 
 

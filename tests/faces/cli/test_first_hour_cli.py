@@ -73,7 +73,15 @@ def test_bash_completion_completes_commands_subcommands_and_options(project: Pro
     assert _complete_in_bash(done.stdout, "kiwi", "lockf") == ["lockfile"]
     assert _complete_in_bash(done.stdout, "kiwi", "lockfile", "pr") == ["prune"]
     assert "--as-operator" in _complete_in_bash(done.stdout, "kiwi", "run", "--")
-    assert set(_complete_in_bash(done.stdout, "kiwi", "mcp", "")) == {"config", "--help"}
+    assert set(_complete_in_bash(done.stdout, "kiwi", "mcp", "")) == {
+        "add",
+        "config",
+        "list",
+        "refresh",
+        "remove",
+        "tools",
+        "--help",
+    }
 
 
 def test_zsh_and_fish_scripts_name_every_command(project: Project) -> None:

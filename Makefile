@@ -16,13 +16,14 @@ install: $(STAMP)
 
 demo: install
 	$(BIN)/python scripts/demo.py
+	$(BIN)/python scripts/registry_demo.py
 
 system-deps:
 	bash scripts/install-system-deps.sh
 
 lint: install
-	$(BIN)/ruff check kiwi_mcp kernel primitives tests bench scripts
-	$(BIN)/ruff format --check kiwi_mcp kernel primitives tests bench scripts
+	$(BIN)/ruff check kiwi_mcp kernel primitives registry tests bench scripts
+	$(BIN)/ruff format --check kiwi_mcp kernel primitives registry tests bench scripts
 	$(BIN)/lint-imports
 
 typecheck: install

@@ -45,7 +45,8 @@ __all__ = [
 ]
 
 EXPIRY_SKEW_S = 30.0
-_SERVICE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}\Z")
+# ":" for registry services, "registry:<host>:<port>" (SPEC §16)
+_SERVICE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}\Z")
 _INDEX_ENTRY = ".services"  # a leading dot keeps it apart from every valid service name
 _OAUTH_ERROR = re.compile(r"[a-z_]{1,40}\Z")
 _REFRESH_TIMEOUT_S = 30.0
@@ -314,5 +315,5 @@ def _check_service(service: str) -> None:
     if not isinstance(service, str) or not _SERVICE.match(service):
         raise UsageError(
             f"invalid service name {service!r}",
-            hint="Service names are letters, digits, '_', '.', '-' (e.g. 'anthropic').",
+            hint="Service names are letters, digits, '_', '.', ':', '-' (e.g. 'anthropic').",
         )

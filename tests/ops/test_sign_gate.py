@@ -72,6 +72,8 @@ def test_signing_one_id_touches_that_item_and_lists_nothing(workspace: Workspace
     assert [(s.id, s.changed) for s in signed] == [("deep/one", True)]
     assert path.read_text().startswith("# kiwi:signed:v1:")
     assert kernel.store._index == {}  # found by its path: no space was listed
-    assert not (workspace.root / ".ai" / "tools" / "crowd" / "c1.py").read_text().startswith(
-        "# kiwi:signed"
+    assert (
+        not (workspace.root / ".ai" / "tools" / "crowd" / "c1.py")
+        .read_text()
+        .startswith("# kiwi:signed")
     )

@@ -57,8 +57,13 @@ def platform_problem(os_name: str) -> str | None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The whole ``kiwi`` argument parser."""
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole ``kiwi`` argument parser.
+
+    Given the ``command`` about to run, the command modules are added in order only until one
+    has added it (``kiwi run`` builds 6 subparsers, not 70); a name none adds gets them all,
+    so argparse's refusal lists every command.
+    """
     parser = _Parser(
         prog="kiwi",
         description="Kiwi: a small, data-driven kernel for AI agents.",
@@ -76,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="<command>", parser_class=_Parser)
     for name in _COMMAND_MODULES:
         importlib.import_module(name).add_parsers(sub)
+        if command is not None and command in sub.choices:
+            break
     from kiwi_mcp.kernel.faces.cli.help_texts import fill
 
     fill(parser)
@@ -138,6 +145,21 @@ def _hoist_globals(argv: list[str]) -> list[str]:
     return front + rest
 
 
+def _command_of(hoisted: list[str]) -> str | None:
+    """The subcommand ``hoisted`` (``_hoist_globals``'s output) names, or None when an option
+    comes before it (``--help``, ``--version``, an abbreviation): that needs the whole parser."""
+    i = 0
+    while i < len(hoisted):
+        token = hoisted[i]
+        if token == "--json" or token.startswith("--project="):
+            i += 1
+        elif token == "--project":
+            i += 2
+        else:
+            return None if token.startswith("-") else token
+    return None
+
+
 def _usage_error(
     as_json: bool, message: str, hint: str, parser: argparse.ArgumentParser | None = None
 ) -> int:
@@ -164,7 +186,7 @@ def main(argv: Sequence[str] | None = None, *, os_name: str | None = None) -> in
     unsupported = platform_problem(os.name if os_name is None else os_name)
     if unsupported is not None:
         return _usage_error(wants_json, unsupported, "run kiwi on Linux or macOS (or in WSL)")
-    parser = build_parser()
+    parser = build_parser(_command_of(hoisted))
     try:
         args = parser.parse_args(hoisted)
     except _UsageExit as refused:
@@ -201,6 +223,10 @@ def main(argv: Sequence[str] | None = None, *, os_name: str | None = None) -> in
     except KeyboardInterrupt:
         ctx.diag("kiwi: interrupted")
         return 130
+    except BrokenPipeError:  # the reader went away (`kiwi … | head`): stop quietly, as cat does
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush must not fail
+        return 141
     except Exception as exc:  # the face catches broadly; no traceback reaches a user
         from kiwi_mcp.kernel.errors import KiwiError
 

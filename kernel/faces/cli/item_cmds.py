@@ -42,10 +42,17 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument("item_id")
     p.set_defaults(func=_show)
 
-    p = sub.add_parser("search", help="find items by keywords")
+    p = sub.add_parser("search", help="find items by keywords and meaning")
     p.add_argument("query", nargs="+")
     p.add_argument("--kind", choices=("tool", "directive", "knowledge"))
     p.add_argument("--limit", type=int, default=20)
+    p.add_argument(
+        "--mode",
+        choices=("hybrid", "keyword", "semantic"),
+        default="hybrid",
+        help="BM25 and embeddings fused (default), BM25 only, or embeddings only",
+    )
+    p.add_argument("--signed", action="store_true", help="only items signed by a trusted key")
     p.set_defaults(func=_search)
 
     p = sub.add_parser(
@@ -259,8 +266,9 @@ def _search(args: argparse.Namespace, ctx: CliContext) -> int:
 
     kernel = open_kernel(ctx)
     kinds = (parse_kind(args.kind),) if args.kind else KINDS
-    hits = search(kernel.store, " ".join(args.query), kinds=kinds, limit=args.limit)
-    for entry in skipped_entries(kernel.store, kinds=kinds):
+    query = " ".join(args.query)
+    hits = search(kernel, query, kinds=kinds, limit=args.limit, mode=args.mode, signed=args.signed)
+    for entry in skipped_entries(kernel, kinds=kinds):
         ctx.diag(f"kiwi: skipped {entry['space']}:{entry['path']}: {entry['reason']}")
     if ctx.json:
         ctx.emit_json([hit.to_dict() for hit in hits])
@@ -268,7 +276,8 @@ def _search(args: argparse.Namespace, ctx: CliContext) -> int:
     if not hits:
         ctx.out("no matches")
     for hit in hits:
-        ctx.out(f"{hit.kind:<9} {hit.id:<32} {hit.space:<7} {hit.description}")
+        unsigned = "" if hit.signed else " (unsigned)"
+        ctx.out(f"{hit.kind:<9} {hit.id:<32} {hit.space:<7} {hit.description}{unsigned}")
         for shadow in hit.shadowed:
             ctx.out(f"{'':<9} shadows {shadow}")
     return EXIT_OK

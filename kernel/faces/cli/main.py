@@ -28,6 +28,7 @@ _COMMAND_MODULES = (
     "kiwi_mcp.kernel.faces.cli.completion_cmds",
     "kiwi_mcp.kernel.faces.cli.thread_cmds",
     "kiwi_mcp.kernel.faces.cli.approval_cmds",
+    "kiwi_mcp.kernel.faces.cli.index_cmds",
     "kiwi_mcp.kernel.faces.cli.registry_cmds",
 )
 

@@ -35,9 +35,16 @@ def search_items(kernel: Kernel, args: Mapping[str, Any]) -> dict[str, Any]:
     kinds = (parse_kind(args["item_type"]),) if "item_type" in args else KINDS
     source = args["source"]
     spaces = _SPACES if source == "all" else (cast("SpaceName", source),)
-    hits = search(kernel.store, args["query"], kinds=kinds, spaces=spaces, limit=args["limit"])
+    hits = search(
+        kernel,
+        args["query"],
+        kinds=kinds,
+        spaces=spaces,
+        limit=args["limit"],
+        mode=args.get("mode", "hybrid"),
+    )
     data: dict[str, Any] = {"query": args["query"], "hits": [hit.to_dict() for hit in hits]}
-    skipped = skipped_entries(kernel.store, kinds=kinds, spaces=spaces)
+    skipped = skipped_entries(kernel, kinds=kinds, spaces=spaces)
     if skipped:
         data["skipped"] = skipped
     return data

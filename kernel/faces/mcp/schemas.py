@@ -99,7 +99,8 @@ TOOL_SPECS: Final[tuple[ToolSpec, ...]] = (
     ToolSpec(
         name="search",
         title="Search Kiwi items",
-        description="Find tools, directives and knowledge entries by keywords, best first. "
+        description="Find tools, directives and knowledge entries by keywords and meaning, "
+        "best first; only items that verify are results. "
         "Each hit names its space (project > user > system) and the files it shadows.",
         input_schema=_object(
             {
@@ -117,6 +118,13 @@ TOOL_SPECS: Final[tuple[ToolSpec, ...]] = (
                     "description": "Only this space (default: all).",
                 },
                 "limit": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
+                "mode": {
+                    "type": "string",
+                    "enum": ["hybrid", "keyword", "semantic"],
+                    "default": "hybrid",
+                    "description": "hybrid: keywords and meaning fused (default); keyword: "
+                    "BM25 only; semantic: nearest by embedding only.",
+                },
                 "project_path": _PROJECT_PATH,
             },
             ("query",),

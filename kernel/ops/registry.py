@@ -216,3 +216,37 @@ async def publish(
             },
         )
     )
+
+
+async def search_tier(
+    kernel: Kernel, query: str, *, kind: str | None, limit: int, required: bool
+) -> dict[str, Any] | None:
+    """The registry tier of ``search`` (SPEC §16): ``{registry, hits}`` with each hit marked
+    ``tier: registry``, from ``$KIWI_REGISTRY``. None when no registry is configured and
+    none was ``required`` (``source: all`` never reaches for a default URL); an unreachable
+    registry under ``source: all`` is a ``warning``, not a failure of the local results.
+
+    Raises:
+        UsageError: ``required`` (``source: registry``) and ``KIWI_REGISTRY`` is not set.
+        KiwiError: ``required`` and the registry refused or could not be reached.
+    """
+    url = kernel.settings.host_env.get("KIWI_REGISTRY", "").strip()
+    if not url:
+        if not required:
+            return None
+        raise UsageError(
+            "arguments.source: 'registry' needs a registry, and KIWI_REGISTRY is not set",
+            hint="Ask the operator to set KIWI_REGISTRY (e.g. http://127.0.0.1:8766) for the"
+            " server, or search the local spaces (source 'all').",
+        )
+    base = normalize_url(url)
+    try:
+        data = await call(
+            kernel, "search", {"registry": base, "q": query, "kind": kind or "", "limit": limit}
+        )
+    except KiwiError as err:
+        if required:
+            raise
+        return {"registry": base, "hits": [], "warning": f"[{err.code}] {err.message}"}
+    hits = [{**dict(hit), "tier": "registry"} for hit in (data or {}).get("results") or ()]
+    return {"registry": base, "hits": hits}

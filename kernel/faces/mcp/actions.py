@@ -34,6 +34,8 @@ def search_items(kernel: Kernel, args: Mapping[str, Any]) -> dict[str, Any]:
 
     kinds = (parse_kind(args["item_type"]),) if "item_type" in args else KINDS
     source = args["source"]
+    if source == "registry":  # only the registry tier (``run_tool`` adds it)
+        return {"query": args["query"], "hits": []}
     spaces = _SPACES if source == "all" else (cast("SpaceName", source),)
     hits = search(
         kernel,
@@ -189,6 +191,28 @@ def _sync_tool(kernel: Kernel, name: str, args: Mapping[str, Any]) -> dict[str, 
     return sign_matching(kernel, args)
 
 
+async def _with_registry_tier(
+    kernel: Kernel, args: Mapping[str, Any], data: dict[str, Any]
+) -> None:
+    """``search(source: registry|all)``: the registry's hits after the local ones, each with
+    ``tier: registry`` (SPEC §16); ``all`` only when the server has ``KIWI_REGISTRY``."""
+    from kiwi_mcp.kernel.ops.registry import search_tier
+
+    tier = await search_tier(
+        kernel,
+        args["query"],
+        kind=args.get("item_type"),
+        limit=args["limit"],
+        required=args["source"] == "registry",
+    )
+    if tier is None:
+        return
+    data["hits"] = [*data["hits"], *tier["hits"]]
+    data["registry"] = tier["registry"]
+    if "warning" in tier:
+        data["registry_warning"] = tier["warning"]
+
+
 async def run_tool(
     contexts: ProjectContexts,
     name: str,
@@ -206,6 +230,8 @@ async def run_tool(
             envelope["meta"] = model_meta(envelope["meta"])
             return envelope
         data = await off_loop(kernel, _sync_tool, kernel, name, args)
+        if name == "search" and args.get("source") in ("registry", "all"):
+            await _with_registry_tier(kernel, args, data)
         envelope = ok_envelope(data, meta)
     except KiwiError as err:
         envelope = error_envelope(err, meta)

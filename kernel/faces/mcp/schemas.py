@@ -113,9 +113,10 @@ TOOL_SPECS: Final[tuple[ToolSpec, ...]] = (
                 "item_type": {**_ITEM_TYPE, "description": "Only this kind (default: all)."},
                 "source": {
                     "type": "string",
-                    "enum": ["project", "user", "system", "all"],
+                    "enum": ["project", "user", "system", "registry", "all"],
                     "default": "all",
-                    "description": "Only this space (default: all).",
+                    "description": "Only this space, or the shared registry (tier "
+                    "'registry'); all: every space, and the registry when one is configured.",
                 },
                 "limit": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
                 "mode": {

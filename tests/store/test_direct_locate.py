@@ -149,3 +149,47 @@ def test_a_bare_name_is_answered_from_the_name_index_while_its_folders_hold(
     assert _store(spaces).locate("tool", "unique").file.id == "gamma/unique"
     (user / "index" / "names-tool.db").write_bytes(b"not a database")  # damaged: listed again
     assert _store(spaces).locate("tool", "unique").file.id == "gamma/unique"
+
+
+def test_a_changed_folder_is_relisted_by_itself_not_the_whole_space(
+    spaces: tuple[Path, Path],
+) -> None:
+    import shutil
+
+    from tests.support.clocks import SettleClock
+
+    project, user = spaces
+    tools = project / "tools"
+    (tools / "alpha" / "only_a.yaml").write_text(TOOL)
+    clock = SettleClock()
+    clock.settle()
+
+    def fresh() -> ItemStore:
+        return ItemStore(
+            [Space(name="project", root=project), Space(name="user", root=user)], clock_ns=clock
+        )
+
+    assert fresh().locate("tool", "only_a").file.id == "alpha/only_a"  # listed, index saved
+    (tools / "beta" / "solo.yaml").write_text(TOOL)  # a new file in one folder
+    (tools / "delta" / "inner").mkdir(parents=True)  # a new folder tree
+    (tools / "delta" / "inner" / "newest.yaml").write_text(TOOL)
+    clock.settle()
+    patched = fresh()
+    assert patched.locate("tool", "solo").file.id == "beta/solo"
+    assert patched.locate("tool", "newest").file.id == "delta/inner/newest"
+    assert patched.locate("tool", "only_a").file.id == "alpha/only_a"
+    assert patched._index == {}  # answered from the patched name index: nothing listed
+    shutil.rmtree(tools / "alpha")  # a folder gone, with its items
+    (tools / "beta" / "solo.yaml").unlink()
+    clock.settle()
+    after = fresh()
+    for gone in ("only_a", "solo"):
+        with pytest.raises(ItemNotFound):
+            after.locate("tool", gone)
+    assert after.locate("tool", "newest").file.id == "delta/inner/newest"
+    assert after._index == {}
+    (tools / "beta" / "link.yaml").symlink_to(tools / "beta" / "t1.yaml")  # for the walk
+    clock.settle()
+    linked = fresh()
+    assert linked.locate("tool", "link").file.id == "beta/link"
+    assert linked._index != {}  # a symlink: the space was listed again

@@ -11,7 +11,6 @@ from __future__ import annotations
 import itertools
 import numbers
 from collections.abc import Callable, Mapping, Sequence
-from fractions import Fraction
 from types import MappingProxyType
 from typing import Any
 
@@ -90,5 +89,7 @@ def multiple_of(value: Any, step: int | float) -> bool:
         try:
             return bool(int(quotient) == quotient)
         except OverflowError:
+            from fractions import Fraction  # rare (huge quotients); ~2 ms to import
+
             return (Fraction(value) / Fraction(step)).denominator == 1
     return not value % step

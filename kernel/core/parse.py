@@ -19,11 +19,10 @@ from __future__ import annotations
 import ast
 import hashlib
 import re
-import xml.etree.ElementTree as ET
 from collections import OrderedDict
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kiwi_mcp.kernel.core.ids import Kind, check_id
 from kiwi_mcp.kernel.core.items import (
@@ -38,6 +37,9 @@ from kiwi_mcp.kernel.core.params import check_schema_refs
 from kiwi_mcp.kernel.core.signature_line import signature_span
 from kiwi_mcp.kernel.core.yaml_read import load_yaml_mapping
 from kiwi_mcp.kernel.errors import InvalidId, ParseError
+
+if TYPE_CHECKING:
+    import xml.etree.ElementTree as ET
 
 __all__ = ["MAX_VERSION", "parse_item"]
 
@@ -222,6 +224,9 @@ def _header_fields(text: str, prefix: str, label: str) -> dict[str, Any]:
 
 
 def _parse_directive(item_id: str, text: str, label: str) -> Directive:
+    # imported here, not at the top: a tool's chain (``kiwi run``) never reads XML
+    import xml.etree.ElementTree as ET
+
     found = _XML_BLOCK.search(text)
     if found is None:
         raise ParseError(

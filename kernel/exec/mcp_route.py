@@ -16,16 +16,17 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kiwi_mcp.kernel.core.chain import Chain
 from kiwi_mcp.kernel.core.params import validate_params
 from kiwi_mcp.kernel.errors import ConfigInvalid
 from kiwi_mcp.kernel.exec.gate import require
-from kiwi_mcp.kernel.exec.llm_route import Routes
 from kiwi_mcp.kernel.exec.plan import Plan, Prepared, finish
-from kiwi_mcp.kernel.services.connectors.records import McpCall, ServerSpec
 from kiwi_mcp.kernel.trust.capabilities import CapabilitySet
+
+if TYPE_CHECKING:
+    from kiwi_mcp.kernel.exec.llm_route import Routes
 
 __all__ = ["MCP_SERVERS", "is_mcp", "plan_mcp", "server_of"]
 
@@ -71,6 +72,9 @@ async def plan_mcp(
     Raises what ``finish`` raises, for the tool or the server, and ConfigInvalid for an
     upstream tool item without its server, tool name and pin.
     """
+    # here, not at the top: every plan asks ``is_mcp``, and only an MCP plan needs these
+    from kiwi_mcp.kernel.services.connectors.records import McpCall, ServerSpec
+
     asked = prepared.chain.asked
     if asked.tool_type == "mcp_server":
         plan = await finish(

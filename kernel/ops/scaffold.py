@@ -52,7 +52,7 @@ def init_project(project: str | os.PathLike[str] | None) -> dict[str, Any]:
     files = {
         ai / "tools" / "hello.py": _HELLO,
         policy: policy_text(),
-        ai / ".gitignore": "logs/\n",
+        ai / ".gitignore": "logs/\nindex/\nthreads/\n",  # what Kiwi writes, not what you author
     }
     for path, text in files.items():
         if not path.exists():

@@ -13,10 +13,10 @@ import binascii
 import hashlib
 import json
 import re
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 __all__ = ["b64url_decode", "b64url_encode", "compact_json", "fingerprint"]
 
@@ -46,6 +46,9 @@ def b64url_decode(text: str) -> bytes:
 
 def fingerprint(public_key: Ed25519PublicKey) -> str:
     """SHA-256 hex of the raw 32-byte public key."""
+    # imported here: the audit log needs only ``compact_json``, and cryptography costs ~15 ms
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
     raw = public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
     return hashlib.sha256(raw).hexdigest()
 

@@ -46,7 +46,6 @@ from typing import Any
 from kiwi_mcp.kernel.core.env_config import EnvConfig
 from kiwi_mcp.kernel.core.text_templates import expand_env
 from kiwi_mcp.kernel.errors import ConfigInvalid
-from kiwi_mcp.kernel.services.env.dotenv import read_dotenv
 from kiwi_mcp.kernel.services.env.interpreters import (
     InterpreterFinder,
     StatFn,
@@ -185,6 +184,9 @@ class EnvResolver:
             text = self._read_text(path)
             if text is None:
                 continue
+            # imported on the first file found: most projects have no .env at all
+            from kiwi_mcp.kernel.services.env.dotenv import read_dotenv
+
             dotenv = read_dotenv(text, source=str(path))
             dotenv.check(wanted_names | secret_names)  # only a chain that asks fails on a bad line
             for name, value in dotenv.values.items():

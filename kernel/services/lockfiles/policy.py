@@ -88,8 +88,6 @@ def check_lockfile(store: LockfileStore, chain: Chain, *, policy: str, locked: b
         policy = "strict"
     if policy == "off":
         return LockCheck(status="off")
-    from kiwi_mcp.kernel.services.lockfiles.diff import compare
-
     asked = chain.asked
     locked_file = store.load(asked.id, asked.version)
     if locked_file is None:
@@ -99,6 +97,8 @@ def check_lockfile(store: LockfileStore, chain: Chain, *, policy: str, locked: b
                 hint=f"Freeze the chain first: 'kiwi lockfile freeze {asked.id}'.",
             )
         return LockCheck(status="absent")
+    from kiwi_mcp.kernel.services.lockfiles.diff import compare  # only with a lockfile
+
     drifts = compare(locked_file, lockfile_for(chain))
     if not drifts:
         return LockCheck(status="ok")

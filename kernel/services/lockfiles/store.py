@@ -24,12 +24,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kiwi_mcp.kernel.errors import InvalidId
-from kiwi_mcp.kernel.services.lockfiles.diff import Drift, compare
 from kiwi_mcp.kernel.services.lockfiles.records import LOCKFILE_VERSION, LockedLink, Lockfile
 from kiwi_mcp.kernel.store.fileio import atomic_write, clean_stale_temps, exclusive_lock
+
+if TYPE_CHECKING:
+    from kiwi_mcp.kernel.services.lockfiles.diff import Drift, compare
 
 __all__ = [
     "LOCKFILE_VERSION",
@@ -40,6 +42,17 @@ __all__ = [
     "LockfileStore",
     "compare",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # ``Drift`` and ``compare`` are re-exported on first use: a run without a lockfile
+    # never compares (``policy.check_lockfile``), so ``kiwi run`` does not import ``diff``
+    if name in ("Drift", "compare"):
+        from kiwi_mcp.kernel.services.lockfiles import diff
+
+        return getattr(diff, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 _INDEX_VERSION = 1
 _SUFFIX = ".lock.json"

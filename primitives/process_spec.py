@@ -20,6 +20,26 @@ def _config_error(message: str) -> PrimitiveError:
     return PrimitiveError("CONFIG_INVALID", message)
 
 
+def check_command(command: object, args: object, cwd: object, env: Mapping[str, str]) -> None:
+    """The checks a child's argv, folder and environment pass before anything runs (shared
+    by ``ProcessSpec`` and the session primitive's ``SessionSpec``).
+
+    Raises PrimitiveError ``CONFIG_INVALID`` naming the field; values of ``env`` are never
+    echoed (they may hold secrets).
+    """
+    if not isinstance(command, str) or not command or "\0" in command:
+        raise _config_error(f"command: expected a non-empty string, got {command!r}")
+    if not isinstance(args, tuple) or not all(isinstance(a, str) and "\0" not in a for a in args):
+        raise _config_error("args: expected a tuple of strings without NUL characters")
+    if cwd is not None and (not isinstance(cwd, str) or "\0" in cwd):
+        raise _config_error(f"cwd: expected a path string, got {cwd!r}")
+    if not all(
+        isinstance(k, str) and isinstance(v, str) and k and "=" not in k and "\0" not in k + v
+        for k, v in env.items()
+    ):
+        raise _config_error("env: expected a mapping of NAME to string value")
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ProcessSpec:
     """What to run. ``env`` is the child's whole environment (never merged with ours).
@@ -45,20 +65,7 @@ class ProcessSpec:
     log: str | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.command, str) or not self.command or "\0" in self.command:
-            raise _config_error(f"command: expected a non-empty string, got {self.command!r}")
-        if not isinstance(self.args, tuple) or not all(
-            isinstance(a, str) and "\0" not in a for a in self.args
-        ):
-            raise _config_error("args: expected a tuple of strings without NUL characters")
-        if self.cwd is not None and (not isinstance(self.cwd, str) or "\0" in self.cwd):
-            raise _config_error(f"cwd: expected a path string, got {self.cwd!r}")
-        if not all(
-            isinstance(k, str) and isinstance(v, str) and k and "=" not in k and "\0" not in k + v
-            for k, v in self.env.items()
-        ):
-            # Values are not echoed: the environment may hold secrets.
-            raise _config_error("env: expected a mapping of NAME to string value")
+        check_command(self.command, self.args, self.cwd, self.env)
         if self.input is not None and not isinstance(self.input, str):
             raise _config_error(f"input: expected a string, got {type(self.input).__name__}")
         for name in ("timeout", "grace"):

@@ -24,6 +24,7 @@ from typing import Any
 
 from .errors import PrimitiveError
 from .process import _start_error, _stop_group
+from .process_spec import check_command
 
 __all__ = ["LineSession", "SessionSpec", "open_session"]
 
@@ -53,19 +54,7 @@ class SessionSpec:
     grace: float = 2.0
 
     def __post_init__(self) -> None:
-        if not isinstance(self.command, str) or not self.command or "\0" in self.command:
-            raise _config_error(f"command: expected a non-empty string, got {self.command!r}")
-        if not isinstance(self.args, tuple) or not all(
-            isinstance(a, str) and "\0" not in a for a in self.args
-        ):
-            raise _config_error("args: expected a tuple of strings without NUL characters")
-        if self.cwd is not None and (not isinstance(self.cwd, str) or "\0" in self.cwd):
-            raise _config_error(f"cwd: expected a path string, got {self.cwd!r}")
-        if not all(
-            isinstance(k, str) and isinstance(v, str) and k and "=" not in k and "\0" not in k + v
-            for k, v in self.env.items()
-        ):
-            raise _config_error("env: expected a mapping of NAME to string value")
+        check_command(self.command, self.args, self.cwd, self.env)
         if self.protocol not in PROTOCOLS:
             raise _config_error(
                 f"session.protocol: expected one of {sorted(PROTOCOLS)}, got {self.protocol!r}"

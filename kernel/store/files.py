@@ -151,21 +151,7 @@ class FileCache:
         Raises:
             OSError: any other failure (permissions, I/O); an active witness is spoiled.
         """
-        key = os.fspath(path)
-        witness = self.witness
-        try:
-            st = os.stat(key)
-        except (FileNotFoundError, NotADirectoryError):
-            if witness is not None:
-                witness.note(key, None)
-            return None
-        except (OSError, ValueError):
-            if witness is not None:
-                witness.spoil()
-            raise
-        if witness is not None:
-            witness.note(key, signature_of(st))
-        return st
+        return self._stat(os.fspath(path), os.stat)
 
     def lstat(self, path: str | os.PathLike[str]) -> os.stat_result | None:
         """``os.lstat`` (a symlink itself), None when the path does not exist. An active
@@ -175,10 +161,12 @@ class FileCache:
         Raises:
             OSError: any other failure; an active witness is spoiled.
         """
-        key = os.fspath(path)
+        return self._stat(os.fspath(path), os.lstat)
+
+    def _stat(self, key: str, call: Callable[[str], os.stat_result]) -> os.stat_result | None:
         witness = self.witness
         try:
-            st = os.lstat(key)
+            st = call(key)
         except (FileNotFoundError, NotADirectoryError):
             if witness is not None:
                 witness.note(key, None)
@@ -188,7 +176,7 @@ class FileCache:
                 witness.spoil()
             raise
         if witness is not None and not stat_mode.S_ISLNK(st.st_mode):
-            witness.note(key, signature_of(st))
+            witness.note(key, signature_of(st))  # a symlink (lstat): the caller lists instead
         return st
 
     def read(

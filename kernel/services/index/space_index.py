@@ -313,12 +313,9 @@ class SpaceIndex:
             (str(file.path), *_signature(str(file.path), self.clock_ns))
         ]
         name = file.id.rsplit("/", 1)[-1]
-        try:
-            if file.escapes:
-                raise KiwiError(f"{file.label} resolves outside its space (symlink escape)")
-            loaded = self.store.load_located(Located(file=file))
-        except KiwiError as err:
-            row = Row(
+
+        def row_of(level: int, code: str | None, reason: str | None, description: str) -> Row:
+            return Row(
                 key=key,
                 kind=file.kind,
                 id=file.id,
@@ -326,29 +323,23 @@ class SpaceIndex:
                 path=str(file.path),
                 ext=file.ext,
                 sigs=json.dumps(sigs),
-                level=LEFT_OUT,
-                code=err.code,
-                reason=err.message,
-                description="",
+                level=level,
+                code=code,
+                reason=reason,
+                description=description,
             )
-            return row, None, ""
+
+        try:
+            if file.escapes:
+                raise KiwiError(f"{file.label} resolves outside its space (symlink escape)")
+            loaded = self.store.load_located(Located(file=file))
+        except KiwiError as err:
+            return row_of(LEFT_OUT, err.code, err.message, ""), None, ""
         verdict = self.gate.check(loaded)
         for extra in getattr(loaded.item, "files", ()):
             extra_path = str(file.path.parent / extra)
             sigs.append((extra_path, *_signature(extra_path, self.clock_ns)))
-        row = Row(
-            key=key,
-            kind=file.kind,
-            id=file.id,
-            name=name,
-            path=str(file.path),
-            ext=file.ext,
-            sigs=json.dumps(sigs),
-            level=verdict.level,
-            code=verdict.code,
-            reason=verdict.reason,
-            description=description_of(loaded),
-        )
+        row = row_of(verdict.level, verdict.code, verdict.reason, description_of(loaded))
         if verdict.level < 0:
             return row, None, ""
         text = item_text(loaded)

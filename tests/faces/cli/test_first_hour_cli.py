@@ -91,3 +91,26 @@ def test_zsh_and_fish_scripts_name_every_command(project: Project) -> None:
     for command in ("run", "sign", "doctor", "lockfile", "completion"):
         assert f"-a {command}" in fish
         assert f'"{command}")' in zsh
+
+
+def test_a_reader_that_went_away_ends_kiwi_quietly(project: Project) -> None:
+    """``kiwi … | head``: stdout's reader is gone before kiwi writes (here closed before it
+    starts, so every write fails): exit 141 as a shell reports SIGPIPE, no traceback."""
+    import os
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run(
+            # more than a pipe buffer of output, so a write fails while the command runs
+            [KIWI, "--project", str(project.root), "--json", "search", "", "--limit", "100"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            env=project.env,
+            text=True,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert done.returncode == 141, done.stderr
+    assert "Traceback" not in done.stderr and "INTERNAL" not in done.stderr

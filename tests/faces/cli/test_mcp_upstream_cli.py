@@ -45,6 +45,9 @@ def test_add_pins_every_tool_and_run_calls_the_real_time_server(project: Project
             "tools": 2,
         }
     ]
+    # upstream tools are items like any other: search finds them (SPEC §14, §15)
+    hits = _json(project.kiwi("--json", "search", "current time in a timezone", "--kind", "tool"))
+    assert "mcp/time/get_current_time" in [h["id"] for h in hits][:3], hits
     tools = _json(project.kiwi("--json", "mcp", "tools", "time"))
     assert [t["capability"] for t in tools] == [
         "mcp.call:time/convert_time",

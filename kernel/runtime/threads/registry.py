@@ -21,13 +21,13 @@ import time
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from kiwi_mcp.kernel.errors import LimitExceeded, ThreadNotFound, ThreadState
 from kiwi_mcp.kernel.runtime.threads.approval_rows import ApprovalRows
+from kiwi_mcp.kernel.runtime.threads.ledger_rows import LedgerRows, set_columns
 from kiwi_mcp.kernel.runtime.threads.records import (
     LIVE,
     STATUSES,
@@ -36,9 +36,6 @@ from kiwi_mcp.kernel.runtime.threads.records import (
     Limits,
     Reservation,
     ThreadRecord,
-    check_reserve,
-    decimal_or_none,
-    money,
     record_from_row,
 )
 from kiwi_mcp.kernel.runtime.threads.schema import connect, migrate
@@ -56,7 +53,7 @@ __all__ = [
 _UNSET: Any = object()
 
 
-class Registry(ApprovalRows):
+class Registry(ApprovalRows, LedgerRows):
     """One connection to a project's registry; safe across threads of one process."""
 
     def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
@@ -255,13 +252,7 @@ class Registry(ApprovalRows):
             self._set(db, thread_id, sets)
             return record_from_row(self._row(db, thread_id))
 
-    @staticmethod
-    def _set(db: sqlite3.Connection, thread_id: str, sets: Mapping[str, Any]) -> None:
-        columns = ", ".join(f"{name} = ?" for name in sets)
-        db.execute(
-            f"UPDATE threads SET {columns} WHERE thread_id = ?",
-            (*sets.values(), thread_id),
-        )
+    _set = staticmethod(set_columns)
 
     def add_flag(self, thread_id: str, flag: str) -> None:
         with self._write() as db:
@@ -288,102 +279,6 @@ class Registry(ApprovalRows):
                     if "overdue" not in flags:
                         self._set(db, row["thread_id"], {"flags": json.dumps([*flags, "overdue"])})
         return found
-
-    # --- the ledger ----------------------------------------------------------------------
-
-    def _lineage(self, db: sqlite3.Connection, thread_id: str) -> list[ThreadRecord]:
-        chain = [record_from_row(self._row(db, thread_id))]
-        while chain[-1].parent is not None:
-            chain.append(record_from_row(self._row(db, chain[-1].parent)))
-        return chain
-
-    def reserve(
-        self, thread_id: str, *, tokens: int, usd: Decimal | None, turn: bool = True
-    ) -> Reservation:
-        """Reserve one call's worst case on the thread and every ancestor, or nothing.
-
-        Raises:
-            LimitExceeded: naming the limit (turns, tokens, spend, duration) and the thread.
-        """
-        now = self._clock()
-        with self._write() as db:
-            chain = self._lineage(db, thread_id)
-            for record in chain:
-                check_reserve(
-                    record,
-                    tokens=tokens,
-                    usd=usd,
-                    now=now,
-                    turn=turn and record.thread_id == thread_id,
-                )
-            for record in chain:
-                sets: dict[str, Any] = {
-                    "reserved_tokens": record.reserved_tokens + tokens,
-                    "reserved_usd": money(record.reserved_usd + (usd or Decimal(0))),
-                    "updated_at": now,
-                }
-                if turn and record.thread_id == thread_id:
-                    sets["turn"] = record.turn + 1
-                self._set(db, record.thread_id, sets)
-            ids = tuple(record.thread_id for record in chain)
-            cursor = db.execute(
-                "INSERT INTO ledger (thread_id, chain, tokens, usd, created_at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (thread_id, json.dumps(ids), tokens, None if usd is None else money(usd), now),
-            )
-            return Reservation(
-                reservation_id=int(cursor.lastrowid or 0),
-                thread_id=thread_id,
-                chain=ids,
-                tokens=tokens,
-                usd=usd,
-            )
-
-    def settle(self, reservation: Reservation, *, tokens: int | None, usd: Decimal | None) -> None:
-        """Release the reservation and book the actual use (None: the reserved amount)."""
-        spent_tokens = reservation.tokens if tokens is None else tokens
-        spent_usd = (reservation.usd or Decimal(0)) if usd is None else usd
-        with self._write() as db:
-            row = db.execute(
-                "SELECT settled_at FROM ledger WHERE id = ?", (reservation.reservation_id,)
-            ).fetchone()
-            if row is None or row["settled_at"] is not None:
-                return
-            for thread_id in reservation.chain:
-                record = record_from_row(self._row(db, thread_id))
-                self._set(
-                    db,
-                    thread_id,
-                    {
-                        "reserved_tokens": max(0, record.reserved_tokens - reservation.tokens),
-                        "reserved_usd": money(
-                            max(Decimal(0), record.reserved_usd - (reservation.usd or Decimal(0)))
-                        ),
-                        "spent_tokens": record.spent_tokens + spent_tokens,
-                        "spent_usd": money(record.spent_usd + spent_usd),
-                    },
-                )
-            db.execute(
-                "UPDATE ledger SET settled_at = ?, settled_tokens = ?, settled_usd = ? "
-                "WHERE id = ?",
-                (self._clock(), spent_tokens, money(spent_usd), reservation.reservation_id),
-            )
-
-    def open_reservations(self, thread_id: str) -> list[Reservation]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT * FROM ledger WHERE thread_id = ? AND settled_at IS NULL", (thread_id,)
-            ).fetchall()
-        return [
-            Reservation(
-                reservation_id=row["id"],
-                thread_id=row["thread_id"],
-                chain=tuple(json.loads(row["chain"])),
-                tokens=row["tokens"],
-                usd=decimal_or_none(row["usd"]),
-            )
-            for row in rows
-        ]
 
     # --- controls ------------------------------------------------------------------------
 

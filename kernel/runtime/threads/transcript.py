@@ -19,49 +19,30 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import json
 import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import Any, Final
 
 from kiwi_mcp.kernel.errors import TranscriptTampered, UsageError
+from kiwi_mcp.kernel.runtime.threads.transcript_lines import (
+    GENESIS,
+    Verification,
+    parse_line,
+    split_lines,
+    tail_line,
+    verify_lines,
+)
 from kiwi_mcp.kernel.store.fileio import ensure_private_dir, fsync_dir
 from kiwi_mcp.kernel.trust.encoding import compact_json
 
 __all__ = ["GENESIS", "Transcript", "Verification"]
 
-GENESIS: Final = "0" * 64
 _RESERVED: Final = frozenset({"checkpoint", "torn_tail"})
-_KEYS: Final = frozenset({"seq", "ts", "type", "payload", "prev"})
-_CHUNK: Final = 65536
 _FLAGS: Final = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Verification:
-    """What ``Transcript.verify`` found.
-
-    ``events`` counts the complete lines (all of them, past a failure too); ``checkpoints``
-    the checkpoints that held before the first failure. Every event before
-    ``first_bad_seq`` is intact. ``reason`` is one of ``"not JSON"`` (not an event object),
-    ``"seq gap"``, ``"prev mismatch"`` (then ``first_bad_seq`` is the line before, the one
-    that no longer hashes to what its successor recorded), ``"checkpoint hash"``,
-    ``"checkpoint signature"``, ``"torn tail"``.
-    """
-
-    events: int
-    verified: bool
-    first_bad_seq: int | None
-    reason: str | None
-    checkpoints: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 class Transcript:
@@ -159,7 +140,7 @@ class Transcript:
             try:
                 size = os.fstat(fd).st_size
                 if size != self._size:
-                    self._load_tail(fd, size)
+                    self._loadtail_line(fd, size)
                 yield fd
             finally:
                 fcntl.flock(fd, fcntl.LOCK_UN)
@@ -187,8 +168,8 @@ class Transcript:
         self._fd, self._pid, self._size = fd, os.getpid(), -1
         return fd
 
-    def _load_tail(self, fd: int, size: int) -> None:
-        end, last = _tail(fd, size)
+    def _loadtail_line(self, fd: int, size: int) -> None:
+        end, last = tail_line(fd, size)
         seq = self._seq_of(last)
         prev = GENESIS if last is None else hashlib.sha256(last).hexdigest()
         self._size, self._seq, self._prev, self._hasher = end, seq, prev, None
@@ -219,7 +200,7 @@ class Transcript:
         # append reads the tail again (and cuts a torn line).
         self._seq, self._prev = seq, hashlib.sha256(line).hexdigest()
         if self._cache is not None and self._cache_size == self._size:
-            event = _parse(line)
+            event = parse_line(line)
             if event is not None:
                 self._cache.append(event)
                 self._cache_size += len(data)
@@ -250,7 +231,7 @@ class Transcript:
                     if not complete:
                         break
                     self._cache_size += len(line) + 1
-                    event = _parse(line)
+                    event = parse_line(line)
                     if event is not None:
                         self._cache.append(event)
             out = [event for event in self._cache if event["seq"] > after_seq]
@@ -266,13 +247,13 @@ class Transcript:
         except FileNotFoundError:
             return 0
         try:
-            _, last = _tail(fd, os.fstat(fd).st_size)
+            _, last = tail_line(fd, os.fstat(fd).st_size)
         finally:
             os.close(fd)
         return self._seq_of(last)
 
     def _seq_of(self, last: bytes | None) -> int:
-        event = None if last is None else _parse(last)
+        event = None if last is None else parse_line(last)
         if last is not None and event is None:
             raise TranscriptTampered(
                 f"{self.path}: the last complete line is not a transcript event",
@@ -287,40 +268,7 @@ class Transcript:
         ``check_signature(hash_ascii, signature, key)`` says whether a checkpoint's
         signature is ``key``'s over its hash. No file is an empty, verified transcript.
         """
-        count = checkpoints = 0
-        bad: tuple[int, str] | None = None
-        prev, whole = GENESIS, hashlib.sha256()
-        for line, complete in self._lines(settle=True):
-            expected = count + 1
-            if not complete:
-                bad = bad or (expected, "torn tail")
-                break
-            count += 1
-            if bad is not None:
-                continue
-            event = _parse(line)
-            if event is None:
-                bad = (expected, "not JSON")
-            elif event["seq"] != expected:
-                bad = (expected, "seq gap")
-            elif event["prev"] != prev:
-                bad = (max(expected - 1, 1), "prev mismatch")
-            elif event["type"] == "checkpoint":
-                fault = _checkpoint_fault(event["payload"], count - 1, whole, check_signature)
-                if fault is None:
-                    checkpoints += 1
-                else:
-                    bad = (expected, fault)
-            prev = hashlib.sha256(line).hexdigest()
-            whole.update(line + b"\n")
-        first_bad, reason = bad or (None, None)
-        return Verification(
-            events=count,
-            verified=bad is None,
-            first_bad_seq=first_bad,
-            reason=reason,
-            checkpoints=checkpoints,
-        )
+        return verify_lines(self._lines(settle=True), check_signature)
 
     def follow(
         self, after_seq: int, *, poll_s: float = 0.2, stop: Callable[[], bool]
@@ -336,11 +284,11 @@ class Transcript:
                     if os.fstat(handle.fileno()).st_size < pos:
                         pos = 0  # rewritten under us: read again, the seq filter holds
                     handle.seek(pos)
-                    for line, complete in _split(handle, settle=False):
+                    for line, complete in split_lines(handle, settle=False):
                         if not complete:
                             break
                         pos += len(line) + 1
-                        event = _parse(line)
+                        event = parse_line(line)
                         if event is not None and event["seq"] > seen:
                             seen = event["seq"]
                             yield event
@@ -356,77 +304,4 @@ class Transcript:
         except FileNotFoundError:
             return
         with handle:
-            yield from _split(handle, settle=settle)
-
-
-def _split(handle: IO[bytes], *, settle: bool) -> Iterator[tuple[bytes, bool]]:
-    """(line without its newline, whether it had one). With ``settle``, a last line without
-    a newline is read again under a shared flock: a writer mid-``write`` holds the exclusive
-    one, so what is still unfinished then is really torn."""
-    while raw := handle.readline():
-        if not raw.endswith(b"\n") and settle:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_SH)  # released when the handle closes
-            settle = False
-            handle.seek(handle.tell() - len(raw))  # the writer may have cut it meanwhile
-            raw = handle.readline()
-            if not raw:
-                return
-        if not raw.endswith(b"\n"):
-            yield raw, False
-            return
-        yield raw[:-1], True
-
-
-def _parse(line: bytes) -> dict[str, Any] | None:
-    """The event on a line, or None unless it is exactly an event object."""
-    try:
-        event = json.loads(line)
-    except (ValueError, RecursionError):
-        return None
-    if (
-        isinstance(event, dict)
-        and event.keys() == _KEYS
-        and type(event["seq"]) is int
-        and type(event["ts"]) in (int, float)
-        and isinstance(event["type"], str)
-        and isinstance(event["payload"], dict)
-        and isinstance(event["prev"], str)
-    ):
-        return event
-    return None
-
-
-def _checkpoint_fault(
-    payload: dict[str, Any],
-    upto: int,
-    whole: hashlib._Hash,
-    check_signature: Callable[[bytes, str, str], bool],
-) -> str | None:
-    digest, given = whole.hexdigest(), payload.get("upto")
-    if type(given) is not int or given != upto or payload.get("hash") != digest:
-        return "checkpoint hash"
-    signature, key = payload.get("signature"), payload.get("key")
-    if (
-        isinstance(signature, str)
-        and isinstance(key, str)
-        and check_signature(digest.encode("ascii"), signature, key)
-    ):
-        return None
-    return "checkpoint signature"
-
-
-def _tail(fd: int, size: int) -> tuple[int, bytes | None]:
-    """(offset just past the last newline, the last complete line or None), reading only
-    the end of the file backwards."""
-    buf, pos = b"", size
-    while pos > 0:
-        step = min(_CHUNK, pos)
-        pos -= step
-        buf = os.pread(fd, step, pos) + buf
-        last_nl = buf.rfind(b"\n")
-        if last_nl == -1:
-            continue
-        before = buf.rfind(b"\n", 0, last_nl)
-        if before != -1 or pos == 0:
-            return pos + last_nl + 1, buf[before + 1 : last_nl]
-    return 0, None
+            yield from split_lines(handle, settle=settle)

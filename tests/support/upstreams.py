@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -68,3 +69,12 @@ def wait_until(condition: Callable[[], bool], *, seconds: float = 20.0) -> bool:
 
 def host_path() -> str:
     return os.environ.get("PATH", "/usr/bin:/bin")
+
+
+def add_rugpull(project: Any, state: Path, description: str = "Weather for a city") -> None:
+    """``kiwi mcp add rug`` of the test server whose tool description is read from
+    ``state/description`` at each connection (a rug pull is a write to that file)."""
+    state.mkdir(exist_ok=True)
+    (state / "description").write_text(description, encoding="utf-8")
+    done = project.kiwi("mcp", "add", "rug", "--", sys.executable, RUGPULL, str(state))
+    assert done.returncode == 0, done.stderr

@@ -5,26 +5,18 @@ tests/support, and the npm reference servers ``server-everything`` and ``server-
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.support.project import Project
-from tests.support.upstreams import EVERYTHING, FILESYSTEM, RUGPULL, TIME_SERVER, node
+from tests.support.upstreams import EVERYTHING, FILESYSTEM, TIME_SERVER, add_rugpull, node
 
 
 def _json(done: Any) -> Any:
     assert done.stdout, done.stderr
     return json.loads(done.stdout)
-
-
-def _add_rug(project: Project, state: Path, description: str = "Weather for a city") -> None:
-    state.mkdir(exist_ok=True)
-    (state / "description").write_text(description, encoding="utf-8")
-    done = project.kiwi("mcp", "add", "rug", "--", sys.executable, RUGPULL, str(state))
-    assert done.returncode == 0, done.stderr
 
 
 @pytest.mark.slow
@@ -95,7 +87,7 @@ def test_a_rug_pull_or_a_new_tool_waits_for_the_operators_refresh(
     project: Project, tmp_path: Path
 ) -> None:
     state = tmp_path / "state"
-    _add_rug(project, state)
+    add_rugpull(project, state)
     ok = _json(project.kiwi("--json", "run", "mcp/rug/weather", "-p", "city=Oslo"))
     assert ok["data"] == {"city": "Oslo", "sky": "clear"}
     assert project.kiwi("lockfile", "freeze", "mcp/rug/weather").returncode == 0
@@ -137,7 +129,7 @@ def test_a_rug_pull_or_a_new_tool_waits_for_the_operators_refresh(
 def test_the_gate_needs_mcp_call_for_the_tool_and_the_lockfile_holds_the_pin(
     project: Project, tmp_path: Path
 ) -> None:
-    _add_rug(project, tmp_path / "state")
+    add_rugpull(project, tmp_path / "state")
     frozen = project.kiwi("lockfile", "freeze", "mcp/rug/weather")
     assert frozen.returncode == 0, frozen.stderr
     lock = json.loads(next((project.root / ".ai" / "lockfiles").rglob("*.lock.json")).read_text())

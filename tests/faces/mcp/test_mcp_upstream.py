@@ -4,7 +4,6 @@ and refuses a rug-pulled tool with ``PIN_MISMATCH``."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ from mcp import Client, StdioServerParameters
 
 from tests.faces.mcp.conftest import envelope_of
 from tests.support.project import KIWI, Project, project  # noqa: F401 - a fixture
-from tests.support.upstreams import RUGPULL, alive, wait_until
+from tests.support.upstreams import add_rugpull, alive, wait_until
 
 
 @pytest.mark.slow
@@ -23,10 +22,7 @@ def test_execute_over_mcp_reaches_the_upstream_through_one_pooled_session(
     tmp_path: Path,
 ) -> None:
     state = tmp_path / "state"
-    state.mkdir()
-    (state / "description").write_text("Weather for a city", encoding="utf-8")
-    added = project.kiwi("mcp", "add", "rug", "--", sys.executable, RUGPULL, str(state))
-    assert added.returncode == 0, added.stderr
+    add_rugpull(project, state)
     server = StdioServerParameters(
         command=KIWI, args=["--project", str(project.root), "serve"], env=project.env
     )

@@ -5,7 +5,6 @@ schema, and a call runs through the gate to the real upstream server."""
 from __future__ import annotations
 
 import asyncio
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,7 @@ from kiwi_mcp.kernel.exec.kernel import Kernel
 from kiwi_mcp.kernel.runtime.threads.agent_tools import offer, run_call
 from kiwi_mcp.kernel.store.settings import Settings
 from tests.support.project import Project, project  # noqa: F401 - a fixture
-from tests.support.upstreams import RUGPULL
+from tests.support.upstreams import add_rugpull
 
 DIRECTIVE = """# Weather
 
@@ -41,10 +40,7 @@ def test_the_llm_is_offered_mcp_server_tool_names_that_reach_the_upstream(
     tmp_path: Path,
 ) -> None:
     state = tmp_path / "state"
-    state.mkdir()
-    (state / "description").write_text("Weather for a city", encoding="utf-8")
-    added = project.kiwi("mcp", "add", "rug", "--", sys.executable, RUGPULL, str(state))
-    assert added.returncode == 0, added.stderr
+    add_rugpull(project, state)
     settings = Settings.from_environment(project.root, env=project.env)
 
     async def go() -> tuple[object, dict[str, object], str]:

@@ -22,7 +22,7 @@ from kiwi_mcp.kernel.core.spaces import ItemFile, Space, SpaceName
 from kiwi_mcp.kernel.errors import InvalidId
 from kiwi_mcp.kernel.store.files import FileCache, settled
 
-__all__ = ["SkippedFile", "SpaceIndex", "build_index"]
+__all__ = ["SkippedFile", "SpaceIndex", "build_index", "names_of"]
 
 _UNSETTLED = -2
 _LOOP = "a symlink loop"
@@ -38,6 +38,14 @@ class SkippedFile:
     space: SpaceName
     path: Path
     reason: str
+
+
+def names_of(kind: Kind, name: str) -> tuple[bool, bool]:
+    """Whether an entry called ``name`` may be an item file of ``kind`` (a valid stem and one
+    of its extensions) and whether it may be a folder of ids (shared with ``name_index``)."""
+    stem, dot, ext = name.rpartition(".")
+    as_item = bool(dot) and f".{ext}" in EXTENSIONS[kind] and is_item_name(stem)
+    return as_item, is_item_name(name) and name != "__pycache__"
 
 
 @dataclass(kw_only=True, slots=True)
@@ -138,9 +146,8 @@ class _Walker:
     ) -> tuple[Path, str, str] | None:
         """Index one entry; a real sub-folder to walk is returned."""
         name = entry.name
-        stem, dot, ext = name.rpartition(".")
-        as_item = bool(dot) and f".{ext}" in EXTENSIONS[self.kind] and is_item_name(stem)
-        as_folder = is_item_name(name) and name != "__pycache__"
+        stem, _, ext = name.rpartition(".")
+        as_item, as_folder = names_of(self.kind, name)
         if not as_item and not as_folder:
             return None  # dot files, writers' temp files, editors' backups: not ours
         path = Path(entry.path)

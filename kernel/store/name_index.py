@@ -31,7 +31,7 @@ from typing import Final
 from kiwi_mcp.kernel.core.ids import Kind
 from kiwi_mcp.kernel.core.spaces import Space
 from kiwi_mcp.kernel.store.files import FileCache
-from kiwi_mcp.kernel.store.index_walk import SpaceIndex
+from kiwi_mcp.kernel.store.index_walk import SpaceIndex, names_of
 
 __all__ = ["FOLDER", "NameIndex"]
 
@@ -117,7 +117,7 @@ class NameIndex:
     def _relist(
         self, db: sqlite3.Connection, base: str, folder: str, recorded: dict[str, int]
     ) -> None:
-        from kiwi_mcp.kernel.core.ids import EXTENSIONS, check_id, is_item_name
+        from kiwi_mcp.kernel.core.ids import check_id
         from kiwi_mcp.kernel.store.files import settled
 
         prefix = os.path.relpath(folder, base)
@@ -130,18 +130,13 @@ class NameIndex:
         for entry in os.scandir(folder):
             if entry.is_symlink():
                 raise _Unsure(entry.path)
-            stem, dot, ext = entry.name.rpartition(".")
+            as_item, as_folder = names_of(self.kind, entry.name)
             if entry.is_dir(follow_symlinks=False):
-                if is_item_name(entry.name) and entry.name != "__pycache__":
+                if as_folder:
                     subfolders.append(entry.path)
-            elif (
-                entry.is_file(follow_symlinks=False)
-                and dot
-                and f".{ext}" in EXTENSIONS[self.kind]
-                and is_item_name(stem)
-            ):
+            elif entry.is_file(follow_symlinks=False) and as_item:
                 try:
-                    ids.append(check_id(prefix + stem))
+                    ids.append(check_id(prefix + entry.name.rpartition(".")[0]))
                 except ValueError:
                     continue  # the walk leaves it out too (an id too long)
         db.execute("DELETE FROM names WHERE folder = ?", (folder,))

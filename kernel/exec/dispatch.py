@@ -136,7 +136,7 @@ def _last_line_json(stdout: str) -> tuple[bool, Any]:
 def _detach(
     config: Mapping[str, Any], env: Mapping[str, str], project_path: Path | None
 ) -> tuple[Any, dict[str, Any]]:
-    from kiwi_mcp.primitives.process import start_detached
+    from kiwi_mcp.primitives.detached import start_detached
 
     state, target = _detached_log(config.get("log"), project_path)
     try:

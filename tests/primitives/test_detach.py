@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from kiwi_mcp.primitives import PrimitiveError, ProcessSpec
-from kiwi_mcp.primitives.process import DetachedResult, start_detached
+from kiwi_mcp.primitives.detached import DetachedResult, start_detached
 
 SH = shutil.which("sh") or "/bin/sh"
 SLEEP = shutil.which("sleep") or "/bin/sleep"

@@ -189,6 +189,8 @@ class Tool:
         auth = f.optional_mapping("auth")
         if auth is not None and not isinstance(auth.get("service"), str):
             raise f.fail("auth.service", "a string", auth.get("service"))
+        if auth is not None and not isinstance(auth.get("per_origin", False), bool):
+            raise f.fail("auth.per_origin", "true or false", auth.get("per_origin"))
         return cls(
             id=item_id,
             version=version,

@@ -215,7 +215,18 @@ class Kernel:
         return self.settings.user_space
 
     def lock_check(self, chain: Chain, *, locked: bool) -> LockCheck:
-        return check_lockfile(self.lockfiles, chain, policy=self.settings.lockfile, locked=locked)
+        return check_lockfile(
+            self.lockfiles,
+            chain,
+            policy=self.settings.lockfile,
+            locked=locked,
+            roots=self.pin_roots(),
+            read_bytes=self.files.read_bytes,
+        )
+
+    def pin_roots(self) -> dict[str, Path]:
+        """The spaces a registry install writes to (and so holds pins), by name."""
+        return {"project": self.settings.project_root / ".ai", "user": self.settings.user_space}
 
     def environment(self, static: StaticPlan) -> ResolvedEnv:
         return self.env_resolver().resolve(

@@ -19,7 +19,7 @@ from kiwi_mcp.kernel.core.chain import Chain
 from kiwi_mcp.kernel.core.params import check_config, validate_params
 from kiwi_mcp.kernel.core.static_plan import StaticPlan, required_capabilities
 from kiwi_mcp.kernel.core.templating import TemplateContext
-from kiwi_mcp.kernel.errors import KiwiError
+from kiwi_mcp.kernel.errors import KiwiError, UsageError
 from kiwi_mcp.kernel.exec.gate import effect_capabilities, require
 from kiwi_mcp.kernel.exec.sources import PlanSources
 from kiwi_mcp.kernel.services.lockfiles.policy import LockCheck
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from kiwi_mcp.kernel.services.connectors.records import McpCall
     from kiwi_mcp.kernel.services.env.resolver import ResolvedEnv
 
-__all__ = ["Plan", "Prepared", "finish", "prepare"]
+__all__ = ["Plan", "Prepared", "auth_service", "finish", "prepare"]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -121,6 +121,34 @@ def prepare(sources: PlanSources, tool_id: str, *, locked: bool) -> Prepared:
     )
 
 
+def auth_service(auth: Mapping[str, Any], config: Mapping[str, Any]) -> str:
+    """The AuthStore service of a tool's ``auth``: ``service`` itself, or with
+    ``per_origin: true`` ``<service>:<host>:<port>`` of the request's own URL, so the
+    credential injected is always the one kept for the host it is sent to (a registry's
+    login token goes to that registry only, whichever URL the caller gave).
+
+    Raises:
+        UsageError: ``per_origin`` and the final ``config.url`` is not an http(s) URL.
+    """
+    service = str(auth["service"])
+    if not auth.get("per_origin"):
+        return service
+    from urllib.parse import urlsplit
+
+    url = str(config.get("url", ""))
+    try:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        parts, port = None, 0
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(
+            f"auth.per_origin needs an http(s) config.url with a host, got '{url}'",
+            hint="Give the tool a config.url such as https://host:port/path.",
+        )
+    return f"{service}:{parts.hostname}:{port}"
+
+
 async def finish(
     sources: PlanSources,
     prepared: Prepared,
@@ -175,7 +203,7 @@ async def finish(
     auth = next((tool.auth for tool in tools if tool.auth), None)
     if auth is not None:
         if fetch_auth:
-            token = await sources.token(str(auth["service"]), auth.get("scope"))
+            token = await sources.token(auth_service(auth, config), auth.get("scope"))
             secret_values.append(token)
         else:
             token = "<credential>"

@@ -63,7 +63,7 @@ def freeze(kernel: Kernel, tool_id: str) -> Frozen:
     """
     chain = kernel.resolve(tool_id)
     kernel.verify_chain(chain)
-    path = kernel.lockfiles.freeze(lockfile_for(chain))
+    path = kernel.lockfiles.freeze(lockfile_for(chain, kernel.pin_roots()))
     return Frozen(id=chain.asked.id, path=path, chain=tuple(chain.ids))
 
 
@@ -80,7 +80,7 @@ def validate(kernel: Kernel, tool_id: str) -> Validation:
     locked = kernel.lockfiles.load(asked.id, asked.version)
     if locked is None:
         return Validation(id=asked.id, version=asked.version, found=False)
-    drifts = compare(locked, lockfile_for(chain))
+    drifts = compare(locked, lockfile_for(chain, kernel.pin_roots()))
     return Validation(id=asked.id, version=asked.version, found=True, drifts=tuple(drifts))
 
 
@@ -108,6 +108,6 @@ def refresh(kernel: Kernel, tool_id: str) -> list[Frozen]:
     for locked in store.dependants(target):
         chain = kernel.resolve(locked.id)
         kernel.verify_chain(chain)
-        path = store.freeze(lockfile_for(chain))
+        path = store.freeze(lockfile_for(chain, kernel.pin_roots()))
         done.append(Frozen(id=locked.id, path=path, chain=tuple(chain.ids)))
     return done

@@ -3,8 +3,9 @@
 Kiwi reaches a registry only through its tools (``registry/*`` → ``http_client``): each verb
 here executes one of them on the operator's kernel and turns the registry's answer, or its
 refusal, back into data or a ``KiwiError`` with the registry's own code and hint. The bearer
-token is the AuthStore record of service ``registry:<host>:<port>``: it is read here and
-passed to the write tools of that same URL only, so it never goes to another host.
+token is the AuthStore record of service ``registry:<host>:<port>``: the write tools name it
+with ``auth: {service: registry, per_origin: true}``, so the kernel injects it into requests
+to that host only — for the CLI and for an agent holding ``registry.write`` alike.
 """
 
 from __future__ import annotations
@@ -123,11 +124,12 @@ async def read(kernel: Kernel, url: str, action: str, params: Mapping[str, Any])
 
 
 async def write(kernel: Kernel, url: str, action: str, params: Mapping[str, Any]) -> Any:
-    """A write action with this registry's own token (never another's)."""
+    """A write action. The tool's ``auth: {per_origin: true}`` makes the kernel inject this
+    registry's own token (never another's); it is checked here first only so that a missing
+    or expired login is refused with the login command, before anything is sent."""
     base = normalize_url(url)
-    return await call(
-        kernel, action, {**params, "registry": base, "token": token_for(kernel, base)}
-    )
+    token_for(kernel, base)
+    return await call(kernel, action, {**params, "registry": base})
 
 
 async def login(kernel: Kernel, url: str, name: str) -> dict[str, Any]:

@@ -5,8 +5,8 @@ it stores and the publisher's key it holds (a row changed in the database is cau
 and then against the local trust store: a publisher the operator has not trusted is refused
 with the ``kiwi trust add`` hint, whatever the registry says. Only then is the file written
 into the project (or user) space, and a pin (registry URL, version, content hash, publisher,
-fingerprint) recorded in ``<space>/registry/pins.json``, which ``registry_pins`` turns into
-lockfile pins.
+fingerprint) recorded in ``<space>/registry/pins.json``, which the chain's lockfile then
+carries (``services/lockfiles/registry_pins``).
 """
 
 from __future__ import annotations
@@ -18,13 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 from kiwi_mcp.kernel.errors import IntegrityFailed, SignatureUntrusted, UsageError
 from kiwi_mcp.kernel.ops.registry import normalize_url, read
+from kiwi_mcp.kernel.services.lockfiles.registry_pins import pins_path, read_pins
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
-
     from kiwi_mcp.kernel.exec.kernel import Kernel
 
-__all__ = ["Installed", "install", "pins_path", "read_pins", "registry_pins", "split_ref"]
+__all__ = ["Installed", "install", "split_ref"]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -59,22 +58,6 @@ def split_ref(ref: str) -> tuple[str, str | None]:
     if not item_id or (ref.endswith("@")):
         raise UsageError(f"'{ref}' is not <id>[@<version>]", hint="e.g. alice/greet@1.0.0")
     return item_id, version or None
-
-
-def pins_path(space_root: Path) -> Path:
-    return space_root / "registry" / "pins.json"
-
-
-def read_pins(space_root: Path) -> dict[str, dict[str, str]]:
-    """The pins of one space (``{"<kind>:<id>": pin}``); empty when there are none."""
-    path = pins_path(space_root)
-    try:
-        data = json.loads(path.read_bytes())
-    except FileNotFoundError:
-        return {}
-    except ValueError:
-        raise UsageError(f"{path} is not JSON", hint=f"Delete {path} and install again.") from None
-    return data if isinstance(data, dict) else {}
 
 
 def _write_pin(space_root: Path, key: str, pin: dict[str, str]) -> None:
@@ -177,26 +160,3 @@ async def install(
     }
     _write_pin(root, f"{kind}:{item_id}", pin)
     return Installed(kind=kind, id=item_id, path=path, **pin)
-
-
-def registry_pins(kernel: Kernel, tool_ids: Iterable[str]) -> dict[str, str]:
-    """Lockfile pins for the links of a chain installed from a registry.
-
-    ``{"registry:tool:<id>": canonical_hash(pin)}`` for each id with a pin in the project or
-    user space (project first), so ``kiwi lockfile validate`` reports a re-install from
-    another registry, version or publisher as drift.
-    """
-    from kiwi_mcp.kernel.core.canonical import canonical_hash
-
-    spaces = [
-        read_pins(kernel.settings.project_root / ".ai"),
-        read_pins(kernel.settings.user_space),
-    ]
-    out: dict[str, str] = {}
-    for tool_id in tool_ids:
-        for pins in spaces:
-            pin = pins.get(f"tool:{tool_id}")
-            if pin is not None:
-                out[f"registry:tool:{tool_id}"] = canonical_hash(pin)
-                break
-    return out

@@ -114,3 +114,44 @@ def test_an_expired_token_without_refresh_asks_to_sign_in(project: Project) -> N
     error = json.loads(done.stdout)["error"]
     assert error["code"] == "AUTH_REQUIRED"
     assert "kiwi auth signin weather" in error["hint"] + error["message"]
+
+
+ORIGIN_TOOL = """\
+version: "1.0.0"
+executor_id: primitives/http_client
+parameters:
+  type: object
+  properties: {base: {type: string}}
+  required: [base]
+config: {method: GET, url: "${params.base}/api"}
+auth: {service: site, per_origin: true}
+"""
+
+
+def test_a_per_origin_credential_goes_only_to_its_own_host(project: Project) -> None:
+    project.write_tool("site.yaml", ORIGIN_TOOL)
+    project.sign()
+    with LoopbackServer() as mine, LoopbackServer() as other:
+        for server in (mine, other):
+            server.route("GET", "/api", lambda _: Response.json({"ok": "yes"}))
+        service = f"site:127.0.0.1:{mine.port}"
+        signin = project.kiwi("auth", "signin", service, "--token-stdin", stdin=AUTH_TOKEN + "\n")
+        assert signin.returncode == 0, signin.stderr
+        ok = project.kiwi("--json", "run", "site", "-p", f"base={mine.url}")
+        refused = project.kiwi("--json", "run", "site", "-p", f"base={other.url}")
+        mine_got, other_got = mine.requests, other.requests
+    assert json.loads(ok.stdout)["data"] == {"ok": "yes"}, ok.stderr
+    assert mine_got[0].headers["Authorization"] == f"Bearer {AUTH_TOKEN}"
+    error = json.loads(refused.stdout)["error"]
+    assert error["code"] == "AUTH_REQUIRED"
+    assert f"site:127.0.0.1:{other.port}" in error["message"]
+    assert other_got == []  # nothing was sent without, or with another host's, credential
+    assert AUTH_TOKEN not in ok.stdout + ok.stderr + refused.stdout + refused.stderr
+
+
+def test_per_origin_must_be_true_or_false(project: Project) -> None:
+    project.write_tool("site.yaml", ORIGIN_TOOL.replace("per_origin: true", "per_origin: yes-ish"))
+    done = project.kiwi("--json", "sign", "tool", "site")
+    error = json.loads(done.stdout)["error"]
+    assert error["code"] == "PARSE_ERROR", error
+    assert "auth.per_origin" in error["message"] and "true or false" in error["message"]

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -16,8 +19,11 @@ from kiwi_mcp.kernel.errors import (
     SignatureMissing,
     SignatureUntrusted,
 )
+from kiwi_mcp.kernel.exec.kernel import Kernel
+from kiwi_mcp.kernel.ops.lockfiles import freeze, validate
 from kiwi_mcp.kernel.ops.registry import call, login, publish, service_for, whoami, write
-from kiwi_mcp.kernel.ops.registry_install import install, read_pins, registry_pins
+from kiwi_mcp.kernel.ops.registry_install import install
+from kiwi_mcp.kernel.services.lockfiles.registry_pins import pins_path, read_pins
 from tests.registry.conftest import LiveRegistry
 from tests.registry.people import GREET, Person, person
 
@@ -76,15 +82,69 @@ def test_publish_search_install_and_run_across_three_people(
     pins = read_pins(carol.project / ".ai")
     assert pins["tool:alice/greet"]["content_hash"] == installed.content_hash
     assert pins["tool:alice/greet"]["registry"] == url
-    assert set(carol.run(lambda k: _pins(k))) == {"registry:tool:alice/greet"}
     stats = carol.run(
         lambda k: call(k, "stats", {"registry": url, "kind": "tool", "id": "alice/greet"})
     )
     assert stats["downloads"] == 1
 
 
-async def _pins(kernel: object) -> dict[str, str]:
-    return registry_pins(kernel, ["alice/greet", "primitives/subprocess"])  # type: ignore[arg-type]
+async def _freeze(kernel: Kernel, tool_id: str) -> dict[str, str]:
+    frozen = freeze(kernel, tool_id)
+    return dict(json.loads(frozen.path.read_bytes())["pins"])
+
+
+async def _drifts(kernel: Kernel, tool_id: str) -> list[str]:
+    return [f"{d.link_id}:{d.field}" for d in validate(kernel, tool_id).drifts]
+
+
+async def _status(kernel: Kernel, tool_id: str) -> str:
+    return validate(kernel, tool_id).status
+
+
+def test_the_lockfile_locks_where_an_installed_item_came_from(
+    registry: LiveRegistry, alice: Person, carol: Person
+) -> None:
+    url = registry.url
+    _login(alice, url)
+    alice.write_tool("alice/greet", GREET.format(word="hello"))
+    alice.run(lambda k: publish(k, url, "tool", "alice/greet"))
+    carol.trust(alice)
+    carol.run(lambda k: install(k, url, "tool", "alice/greet@1.0.0"))
+
+    pins = carol.run(lambda k: _freeze(k, "alice/greet"))
+    assert list(pins) == ["registry:tool:alice/greet"]  # the subprocess primitive has none
+    assert carol.run(lambda k: _drifts(k, "alice/greet")) == []
+
+    strict = Kernel(
+        replace(carol.kernel().settings, lockfile="strict"),
+        as_operator=True,
+        clock_ns=lambda: time.time_ns() + 60 * 10**9,  # every file settled: chains are kept
+    )
+
+    async def twice() -> tuple[dict[str, Any], dict[str, Any]]:
+        """One long-lived kernel: runs, then the same bytes are said to come from elsewhere
+        (another registry, a re-install): its prepared chain is planned again, and refused."""
+        first = await strict.execute("alice/greet", {"name": "Carol"})
+        path = pins_path(carol.project / ".ai")
+        recorded = json.loads(path.read_bytes())
+        recorded["tool:alice/greet"]["registry"] = "http://127.0.0.1:9"
+        path.write_text(json.dumps(recorded))
+        return first, await strict.execute("alice/greet", {"name": "Carol"})
+
+    ran, refused = asyncio.run(twice())
+    assert ran["ok"], ran
+    assert refused["error"]["code"] == "LOCKFILE_MISMATCH", refused
+    assert "registry:tool:alice/greet" in refused["error"]["message"]
+    assert carol.run(lambda k: _drifts(k, "alice/greet")) == ["pins:registry:tool:alice/greet"]
+
+    # a newer version installed over it is unlocked (a lockfile is per version) until frozen
+    alice.write_tool("alice/greet", GREET.format(word="hi").replace('"1.0.0"', '"1.1.0"'))
+    alice.run(lambda k: publish(k, url, "tool", "alice/greet"))
+    carol.run(lambda k: install(k, url, "tool", "alice/greet@1.1.0"))
+    assert carol.run(lambda k: _status(k, "alice/greet")) == "absent"
+    new_pins = carol.run(lambda k: _freeze(k, "alice/greet"))
+    assert new_pins["registry:tool:alice/greet"] != pins["registry:tool:alice/greet"]
+    assert carol.run(lambda k: _status(k, "alice/greet")) == "ok"
 
 
 def test_a_second_key_cannot_take_a_bound_name(

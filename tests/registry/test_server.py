@@ -8,7 +8,7 @@ import psycopg
 import pytest
 
 from kiwi_mcp.kernel.errors import AuthRequired, ItemNotFound, PermissionDenied
-from kiwi_mcp.kernel.ops.registry import call, login, publish, read, write
+from kiwi_mcp.kernel.ops.registry import call, login, publish, read, service_for, write
 from kiwi_mcp.registry.localdb import LocalPostgres
 from kiwi_mcp.registry.schema import MIGRATIONS, migrate, schema_version
 from tests.registry.conftest import LiveRegistry, fresh_database, run_server
@@ -143,32 +143,70 @@ def test_migrations_apply_once_and_record_the_version(postgres: LocalPostgres) -
     assert [r[0] for r in rows] == list(range(1, len(MIGRATIONS) + 1))
 
 
-def test_an_agent_may_search_but_not_publish_without_registry_write(
-    registry: LiveRegistry, alice: Person
-) -> None:
-    from kiwi_mcp.kernel.exec.kernel import Kernel
+def _agent_policy(who: Person, caps: list[str]) -> None:
+    """The operator's signed policy for the agents of ``who``'s project (SPEC §9.4)."""
+    from datetime import UTC, datetime
 
-    operator = alice.kernel()
-    agent = Kernel(operator.settings, clock=alice.clock)  # the agents' default policy
-    searched = alice.run(
-        lambda _: agent.execute("registry/search", {"registry": registry.url, "q": "x"})
-    )
-    assert searched["ok"], searched
-    published = alice.run(
-        lambda _: agent.execute(
-            "registry/publish",
-            {
-                "registry": registry.url,
-                "token": "t",
-                "kind": "tool",
-                "id": "a/b",
-                "ext": ".yaml",
-                "content": "x",
-            },
+    from kiwi_mcp.kernel.trust.signing import sign_item
+
+    text = "version: 1\ncapabilities:\n" + "".join(f'  - "{c}"\n' for c in caps)
+    path = who.project / ".ai" / "config" / "policy.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(
+        sign_item(
+            text.encode(),
+            ext=".yaml",
+            kind="config",
+            item_id="policy",
+            key=who.keys.private_key(),
+            now=datetime.now(UTC),
         )
     )
-    assert published["error"]["code"] == "PERMISSION_DENIED"
-    assert "registry.write" in published["error"]["message"]
+
+
+def test_an_agent_publishes_only_with_registry_write_and_never_holds_the_token(
+    registry: LiveRegistry, alice: Person
+) -> None:
+    import asyncio
+    import json
+
+    from kiwi_mcp.kernel.exec.kernel import Kernel
+    from kiwi_mcp.kernel.trust.policy import DEFAULT_CAPABILITIES
+
+    url = registry.url
+    alice.run(lambda k: login(k, url, "alice"))
+    content = alice.write_tool("alice/greet", GREET.format(word="hello")).read_text()
+    args = {"registry": url, "kind": "tool", "id": "alice/greet", "ext": ".yaml"}
+    args["content"] = content
+
+    def agent() -> Kernel:  # the agents' kernel: capabilities from the project's policy
+        return Kernel(alice.kernel().settings, clock=alice.clock)
+
+    searched = asyncio.run(agent().execute("registry/search", {"registry": url, "q": "x"}))
+    assert searched["ok"], searched
+    refused = asyncio.run(agent().execute("registry/publish", args))
+    assert refused["error"]["code"] == "PERMISSION_DENIED"
+    assert "registry.write" in refused["error"]["message"]
+
+    _agent_policy(alice, [*DEFAULT_CAPABILITIES, "registry.write"])
+    with_token = asyncio.run(agent().execute("registry/publish", {**args, "token": "t"}))
+    assert with_token["error"]["code"] == "PARAMS_INVALID"  # a token is never a parameter
+    done = asyncio.run(agent().execute("registry/publish", args))
+    assert done["ok"], done
+    assert done["data"]["data"]["status"] == "published"
+    token = alice.kernel().auth.record(service_for(url))
+    assert token is not None and token.access_token not in json.dumps(done)
+    got = alice.run(lambda k: read(k, url, "get", {"kind": "tool", "id": "alice/greet"}))
+    assert got["publisher"] == "alice"
+
+    # the login is this registry's: a request to another host gets no token at all
+    elsewhere = asyncio.run(agent().execute("registry/publish", {**args, "registry": _nowhere()}))
+    assert elsewhere["error"]["code"] == "AUTH_REQUIRED", elsewhere
+    assert f"registry:127.0.0.1:{_nowhere().rsplit(':', 1)[1]}" in elsewhere["error"]["message"]
+
+
+def _nowhere() -> str:
+    return "http://127.0.0.1:9"
 
 
 def test_a_draft_is_seen_only_by_its_publisher_and_changes_until_published(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -44,8 +44,14 @@ def lockfile_store(
     )
 
 
-def lockfile_for(chain: Chain) -> Lockfile:
-    """The lockfile that pins ``chain`` as it is now."""
+def lockfile_for(
+    chain: Chain,
+    roots: Mapping[str, Path] | None = None,
+    read_bytes: Callable[[Path], bytes | None] | None = None,
+) -> Lockfile:
+    """The lockfile that pins ``chain`` as it is now; with ``roots`` (space name → folder),
+    also where each link installed from a registry came from (``registry_pins``), read with
+    ``read_bytes`` when given."""
     from kiwi_mcp.kernel.core.signature_line import split_signature
     from kiwi_mcp.kernel.services.lockfiles.store import LockedLink, Lockfile
     from kiwi_mcp.kernel.trust.signing import content_hash
@@ -69,6 +75,12 @@ def lockfile_for(chain: Chain) -> Lockfile:
                 executor_id=tool.executor_id,
             )
         )
+    if roots:
+        from kiwi_mcp.kernel.services.lockfiles.registry_pins import pin_hashes
+
+        pins.update(
+            pin_hashes(chain, roots, read_bytes) if read_bytes else pin_hashes(chain, roots)
+        )
     root = links[0]
     return Lockfile(
         root={"id": root.id, "version": root.version, "integrity": root.integrity},
@@ -78,8 +90,17 @@ def lockfile_for(chain: Chain) -> Lockfile:
     )
 
 
-def check_lockfile(store: LockfileStore, chain: Chain, *, policy: str, locked: bool) -> LockCheck:
-    """Apply the lockfile ``policy`` (``off``, ``warn``, ``strict``; ``--locked`` forces strict).
+def check_lockfile(
+    store: LockfileStore,
+    chain: Chain,
+    *,
+    policy: str,
+    locked: bool,
+    roots: Mapping[str, Path] | None = None,
+    read_bytes: Callable[[Path], bytes | None] | None = None,
+) -> LockCheck:
+    """Apply the lockfile ``policy`` (``off``, ``warn``, ``strict``; ``--locked`` forces strict);
+    ``roots`` and ``read_bytes`` as for :func:`lockfile_for`.
 
     Raises:
         LockfileMismatch: strict policy and no lockfile, or a drifted chain (every drift named).
@@ -99,7 +120,7 @@ def check_lockfile(store: LockfileStore, chain: Chain, *, policy: str, locked: b
         return LockCheck(status="absent")
     from kiwi_mcp.kernel.services.lockfiles.diff import compare  # only with a lockfile
 
-    drifts = compare(locked_file, lockfile_for(chain))
+    drifts = compare(locked_file, lockfile_for(chain, roots, read_bytes))
     if not drifts:
         return LockCheck(status="ok")
     text = "; ".join(str(drift) for drift in drifts)

@@ -9,10 +9,9 @@ is not API.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
-
 from kiwi_mcp.kernel._version import __version__ as __version__
+
+TYPE_CHECKING = False  # not typing's: `kiwi --help` answered from its cache imports no typing
 
 _EXPORTS = {
     "CapabilitySet": "kiwi_mcp.kernel.trust.capabilities",
@@ -45,6 +44,8 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from kiwi_mcp.kernel.core.chain import Chain
     from kiwi_mcp.kernel.core.items import Directive, Knowledge, Tool
     from kiwi_mcp.kernel.errors import KiwiError
@@ -59,6 +60,8 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
     value = getattr(importlib.import_module(module), _RENAMED.get(name, name))
     globals()[name] = value
     return value

@@ -62,15 +62,18 @@ class ItemStore:
     ) -> None:
         self.files = files or FileCache(clock_ns=clock_ns)
         self.clock_ns = clock_ns
+        # A folder given as two spaces is searched once, as the later one: inside the source
+        # tree the project's .ai is the system space, and only as that does it hold the
+        # primitives and verify by its manifest (as it does seen from any other folder).
         unique: list[Space] = []
         seen: set[Path] = set()
-        for space in spaces:
+        for space in reversed(spaces):
             real = space.root.resolve() if space.root.exists() else space.root.absolute()
             if real in seen:
-                continue  # e.g. running inside the source tree: project .ai == system .ai
+                continue
             seen.add(real)
             unique.append(space)
-        self.spaces: tuple[Space, ...] = tuple(unique)
+        self.spaces: tuple[Space, ...] = tuple(reversed(unique))
         self._index: dict[tuple[SpaceName, Kind], SpaceIndex] = {}
 
     def space(self, name: SpaceName) -> Space | None:

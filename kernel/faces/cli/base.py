@@ -10,10 +10,11 @@ the handler, so ``kiwi --help`` stays fast.
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Any, TextIO
 
+TYPE_CHECKING = False  # not typing's: `kiwi --help` answered from its cache imports no typing
 if TYPE_CHECKING:
     from pathlib import Path
+    from typing import Any, TextIO
 
 EXIT_OK = 0
 EXIT_FAILED = 1

@@ -1,20 +1,23 @@
 """``kiwi``: the command-line face (SPEC §11).
 
-Thin: parse arguments, call the kernel, print. Only the standard library and the command
-modules' ``add_parsers`` are imported before a command runs, so ``kiwi --help`` is fast.
+Thin: parse arguments, call the kernel, print. The parser (argparse) is built in ``parsers``
+from the command modules' ``add_parsers``, which import nothing heavy; the top-level help of
+``kiwi --help`` and a bare ``kiwi`` is printed from ``help_cache`` without building it.
 """
 
 from __future__ import annotations
 
-import argparse
-import functools
-import importlib
 import os
 import sys
-from collections.abc import Sequence
 
-from kiwi_mcp.kernel._version import __version__
-from kiwi_mcp.kernel.faces.cli.base import EXIT_FAILED, EXIT_USAGE, CliContext
+from kiwi_mcp.kernel.faces.cli.base import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CliContext
+
+# `typing` is not imported: `kiwi --help` answered from the help cache imports neither it
+# nor argparse (mypy reads this name as typing's)
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Sequence
 
 __all__ = ["build_parser", "main", "platform_problem", "serve_main"]
 
@@ -34,21 +37,6 @@ _COMMAND_MODULES = (
 )
 
 
-class _UsageExit(SystemExit):
-    """An argument the parser refused; ``main`` prints it (as JSON too under ``--json``)."""
-
-    def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
-        super().__init__(EXIT_USAGE)
-        self.parser = parser
-        self.message = message
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        # raised, not printed: whether --json was given is main's to know, not this parser's
-        raise _UsageExit(self, message)
-
-
 def platform_problem(os_name: str) -> str | None:
     """Why ``kiwi`` cannot run where ``os.name`` is ``os_name``, or ``None`` (POSIX)."""
     if os_name == "posix":
@@ -60,47 +48,11 @@ def platform_problem(os_name: str) -> str | None:
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The whole ``kiwi`` argument parser.
+    """The whole ``kiwi`` argument parser, or (given the ``command`` about to run) the part
+    up to the command module that adds it: see ``parsers.build``."""
+    from kiwi_mcp.kernel.faces.cli import parsers
 
-    Given the ``command`` about to run, the command modules are added in order only until one
-    has added it (``kiwi run`` builds 6 subparsers, not 70); a name none adds gets them all,
-    so argparse's refusal lists every command.
-    """
-    # Each ArgumentParser looks three of argparse's own texts up in the message catalogues
-    # (a stat of a .mo file each time): ~20% of `kiwi --help` for 71 parsers. Within one
-    # build the same text has the same translation, so the lookups are memoized meanwhile.
-    lookup = argparse._  # type: ignore[attr-defined]
-    argparse._ = functools.cache(lookup)  # type: ignore[attr-defined]
-    try:
-        return _build_parser(command)
-    finally:
-        argparse._ = lookup  # type: ignore[attr-defined]
-
-
-def _build_parser(command: str | None) -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="kiwi",
-        description="Kiwi: a small, data-driven kernel for AI agents.",
-        epilog="Environment: KIWI_USER_SPACE, KIWI_VERIFY, KIWI_LOCKFILE, "
-        "KIWI_AUTH_BACKEND, KIWI_LOG (log level), KIWI_LOG_FILE (also log there).",
-    )
-    parser.add_argument(
-        "--project",
-        metavar="DIR",
-        action="append",
-        help="project root (default: walk up to .ai/); 'serve' takes it more than once",
-    )
-    parser.add_argument("--json", action="store_true", help="print data as JSON")
-    parser.add_argument("--version", action="version", version=f"kiwi {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="<command>", parser_class=_Parser)
-    for name in _COMMAND_MODULES:
-        importlib.import_module(name).add_parsers(sub)
-        if command is not None and command in sub.choices:
-            break
-    from kiwi_mcp.kernel.faces.cli.help_texts import fill
-
-    fill(parser)
-    return parser
+    return parsers.build(_COMMAND_MODULES, command)
 
 
 _LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -195,15 +147,29 @@ def main(argv: Sequence[str] | None = None, *, os_name: str | None = None) -> in
 
     ``os_name`` stands for ``os.name``: a platform other than POSIX is refused at once.
     """
-    hoisted = _hoist_globals(list(sys.argv[1:] if argv is None else argv))
+    given = list(sys.argv[1:] if argv is None else argv)
+    hoisted = _hoist_globals(given)
     wants_json = "--json" in hoisted[: hoisted.index("--") if "--" in hoisted else None]
     unsupported = platform_problem(os.name if os_name is None else os_name)
     if unsupported is not None:
         return _usage_error(wants_json, unsupported, "run kiwi on Linux or macOS (or in WSL)")
+    # the top-level help of a `kiwi` process, from the help cache while it is fresh; a call
+    # with argv (a test, a script) keeps argparse's own way of ending (SystemExit on --help)
+    help_only = argv is None and given in ([], ["--help"], ["-h"])
+    if help_only:
+        from kiwi_mcp.kernel.faces.cli import help_cache
+
+        kept = help_cache.read()
+        if kept is not None:
+            return _print_help(kept, to_stderr=not given)
+    from kiwi_mcp.kernel.faces.cli.parsers import UsageExit
+
     parser = build_parser(_command_of(hoisted))
+    if help_only:
+        help_cache.store(parser.format_help())
     try:
         args = parser.parse_args(hoisted)
-    except _UsageExit as refused:
+    except UsageExit as refused:
         hint = f"run '{refused.parser.prog} --help'"
         return _usage_error(wants_json, refused.message, hint, refused.parser)
     if not getattr(args, "func", None):
@@ -267,6 +233,16 @@ def main(argv: Sequence[str] | None = None, *, os_name: str | None = None) -> in
         ctx.diag(f"kiwi: internal error: {type(exc).__name__}: {exc}\n  hint: {hint}")
         return EXIT_FAILED
     return code
+
+
+def _print_help(text: str, *, to_stderr: bool) -> int:
+    """Print the top-level help as argparse would: to stdout for ``--help`` (exit 0), to
+    stderr for a bare ``kiwi`` (exit 2); a closed stream is ignored, as argparse does."""
+    try:  # noqa: SIM105 - contextlib would cost more of this start-up than the cache saves
+        (sys.stderr if to_stderr else sys.stdout).write(text)
+    except (AttributeError, OSError):
+        pass
+    return EXIT_USAGE if to_stderr else EXIT_OK
 
 
 def serve_main(argv: Sequence[str] | None = None) -> int:

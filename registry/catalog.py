@@ -157,7 +157,8 @@ async def download(
     version: str | None,
     who: Publisher | None,
 ) -> dict[str, Any]:
-    """One version's bytes with what the client needs to verify them; counts the download.
+    """One version's bytes and its extra files (``files``: relative path → text) with what
+    the client needs to verify them; counts the download.
 
     Raises ItemNotFound.
     """
@@ -172,7 +173,7 @@ async def download(
                 " AND (v.state = 'published' OR %s)"
                 " RETURNING v.version, v.ext, convert_from(v.content, 'UTF8'), v.content_hash,"
                 " v.signature_line, v.signer_fingerprint, v.publisher, p.fingerprint,"
-                " p.public_key",
+                " p.public_key, v.files",
                 (kind, item_id, wanted, owner),
             )
         ).fetchone()
@@ -192,6 +193,7 @@ async def download(
         "publisher",
         "publisher_fingerprint",
         "publisher_key",
+        "files",
     )
     return {"kind": kind, "id": item_id, **dict(zip(keys, got, strict=True))}
 

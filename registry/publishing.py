@@ -3,7 +3,7 @@
 Every write is one transaction and appends to ``changes`` (the log each instance's keyword
 index tails). An id belongs to its first publisher (its ``items`` row, taken ``FOR
 UPDATE``); a stored version is never rewritten: the same version again is accepted only with
-identical bytes.
+identical bytes, the item's and its extra files' alike.
 """
 
 from __future__ import annotations
@@ -11,12 +11,13 @@ from __future__ import annotations
 from typing import Any, Final
 
 from psycopg import AsyncConnection
+from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from kiwi_mcp.kernel.errors import PermissionDenied, UsageError
 from kiwi_mcp.registry.accounts import Publisher
 from kiwi_mcp.registry.catalog import ITEM_COLUMNS, item_dict, not_found, text_field
-from kiwi_mcp.registry.items import Checked, check_item
+from kiwi_mcp.registry.items import Checked, check_item, files_field
 
 __all__ = ["VISIBILITIES", "delete_version", "publish", "set_visibility", "update", "upload"]
 
@@ -97,7 +98,13 @@ async def _store(
             details={"field": "visibility"},
         )
     checked = check_item(
-        kind, item_id, ext, content, fingerprint=who.fingerprint, public_key=who.public_key
+        kind,
+        item_id,
+        ext,
+        content,
+        fingerprint=who.fingerprint,
+        public_key=who.public_key,
+        files=files_field(body),
     )
     state = "draft" if draft else "published"
     async with pool.connection() as conn, conn.transaction():
@@ -109,19 +116,20 @@ async def _store(
         await _owned_row(conn, kind, item_id, who)
         existing = await (
             await conn.execute(
-                "SELECT content, state FROM versions WHERE kind = %s AND id = %s"
+                "SELECT content, state, files FROM versions WHERE kind = %s AND id = %s"
                 " AND version = %s FOR UPDATE",
                 (kind, item_id, checked.version),
             )
         ).fetchone()
         if existing is not None:
-            same = bytes(existing[0]) == content
+            same = bytes(existing[0]) == content and existing[2] == checked.files_dict()
             if existing[1] == "published":
                 if same:
                     return _published(checked, who, status="unchanged", state="published")
                 raise PermissionDenied(
                     f"{kind} '{item_id}' version {checked.version} is already published with"
-                    " other bytes; a published version never changes",
+                    " other bytes (of the item or of its extra files); a published version"
+                    " never changes",
                     hint="Raise the item's version, sign it, and publish again.",
                     item_id=item_id,
                     details={"reason": "version_immutable", "version": checked.version},
@@ -143,8 +151,8 @@ async def _insert_version(
 ) -> None:
     await conn.execute(
         "INSERT INTO versions (kind, id, version, ext, content, content_hash, signature_line,"
-        " signer_fingerprint, publisher, depends_on, state) VALUES (%s, %s, %s, %s, %s, %s, %s,"
-        " %s, %s, %s, %s)",
+        " signer_fingerprint, publisher, depends_on, state, files) VALUES (%s, %s, %s, %s, %s,"
+        " %s, %s, %s, %s, %s, %s, %s)",
         (
             checked.kind,
             checked.id,
@@ -157,6 +165,7 @@ async def _insert_version(
             who.name,
             list(checked.depends_on),
             state,
+            Jsonb(checked.files_dict()),
         ),
     )
     if state == "draft":

@@ -88,6 +88,10 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     ALTER TABLE versions ADD COLUMN state text NOT NULL DEFAULT 'published'
         CHECK (state IN ('draft', 'published'));
     """,
+    # 4: a tool's extra files (``files:``): relative path → UTF-8 text, covered by its hash
+    """
+    ALTER TABLE versions ADD COLUMN files jsonb NOT NULL DEFAULT '{}'::jsonb;
+    """,
 )
 
 

@@ -106,6 +106,29 @@ def parse_item(
     return item
 
 
+def item_among_files(tool_id: str, rel: str, data: bytes) -> str | None:
+    """The id the store would read the extra file ``rel`` of the tool ``tool_id`` as — a
+    tool of its own — or None. An item that arrives from elsewhere (a registry) may bring
+    helper files but never another item: a file placed next to it that parses as a tool
+    would be an id its publisher never published, and could shadow one."""
+    from kiwi_mcp.kernel.core.ids import EXTENSIONS, is_item_name
+    from kiwi_mcp.kernel.errors import KiwiError
+
+    dot = rel.rfind(".")
+    name, ext = (rel[:dot], rel[dot:]) if dot > rel.rfind("/") else (rel, "")
+    if ext not in EXTENSIONS["tool"]:
+        return None
+    prefix = tool_id.rpartition("/")[0]
+    candidate = f"{prefix}/{name}" if prefix else name
+    if not all(is_item_name(segment) for segment in candidate.split("/")):
+        return None  # not an id: the store's walk passes it by
+    try:
+        parse_item("tool", candidate, ext, data, f"{tool_id}: files: {rel}")
+    except (KiwiError, ValueError):
+        return None
+    return candidate
+
+
 def _body_text(data: bytes, ext: str, label: str) -> str:
     """The file's text without its signature line (``core/signature_line.py`` finds it)."""
     text = _decode(data, label)

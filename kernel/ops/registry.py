@@ -190,20 +190,35 @@ async def publish(
     """Publish the local item ``kind``/``item_id`` (project space first, then user); with
     ``draft``, upload it as a draft only its publisher sees (publishing it later replaces it).
 
-    The file goes as it is on disk; the registry verifies it against the logged-in key.
-    Raises ItemNotFound, UsageError (not UTF-8), AuthRequired and the registry's refusals.
+    The file goes as it is on disk, with the extra files a tool lists (``files:``, read from
+    its folder as the kernel reads them to verify it); the registry verifies them all against
+    the logged-in key. Raises ItemNotFound, ParseError, IntegrityFailed (a listed file is
+    missing or leaves the folder), UsageError (the item or an extra file is not UTF-8 text),
+    AuthRequired and the registry's refusals.
     """
     from kiwi_mcp.kernel.core.ids import parse_kind
+    from kiwi_mcp.kernel.trust.verifier import extra_files_of
 
-    located = kernel.store.locate(parse_kind(kind), item_id, within=("project", "user"))
-    file = located.file
-    data = file.path.read_bytes()
+    loaded = kernel.store.load(parse_kind(kind), item_id, within=("project", "user"))
+    file = loaded.file
+    hint = "Registry items are text: keep binary data out of a published tool's files."
     try:
-        content = data.decode("utf-8")
+        content = loaded.data.decode("utf-8")
     except UnicodeDecodeError:
-        raise UsageError(
-            f"{file.label} is not UTF-8 text", hint="Registry items are text."
-        ) from None
+        raise UsageError(f"{file.label} is not UTF-8 text", hint=hint) from None
+    files: dict[str, str] = {}
+    for rel, data in extra_files_of(loaded):
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            text = "\0"
+        if "\0" in text:
+            raise UsageError(
+                f"{file.label}: extra file {rel!r} is not UTF-8 text (a binary file)",
+                hint=hint,
+                details={"field": "files", "file": rel},
+            )
+        files[rel] = text
     return dict(
         await write(
             kernel,
@@ -214,6 +229,7 @@ async def publish(
                 "id": file.id,
                 "ext": file.ext,
                 "content": content,
+                "files": files,
                 "visibility": visibility,
             },
         )

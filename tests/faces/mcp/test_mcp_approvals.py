@@ -110,6 +110,40 @@ def test_the_client_user_approves_over_elicitation_and_the_call_runs_once(
     assert decided[0].get("verified", True) is not False  # signed with the operator's key
 
 
+def test_a_handshake_era_client_is_asked_inline_and_the_call_runs_once(
+    threads: ThreadProject,  # noqa: F811
+) -> None:
+    """A client on protocol 2025-11-25 (the SDK's ``mode="legacy"`` handshake) has no
+    ``input_required``: the server sends ``elicitation/create`` itself, inside the
+    ``threads/status`` call, and records the answer as the same signed decision."""
+    directive = _careful(threads)
+    asked: list[types.ElicitRequestFormParams] = []
+
+    async def approve(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        assert isinstance(params, types.ElicitRequestFormParams)
+        asked.append(params)
+        return types.ElicitResult(action="accept", content={"decision": "approve"})
+
+    async def main() -> tuple[str, str, dict[str, Any]]:
+        async with Client(
+            _server(threads), read_timeout_seconds=120, elicitation_callback=approve, mode="legacy"
+        ) as client:
+            started = envelope_of(
+                await client.call_tool("execute", _execute("directive", directive, {}, thread=True))
+            )
+            assert started["ok"], started
+            thread_id = started["data"]["thread_id"]
+            return client.protocol_version, thread_id, await _until_ended(client, thread_id)
+
+    version, thread_id, final = anyio.run(main)
+    assert version == "2025-11-25"
+    assert final["status"] == "completed", final
+    assert len(asked) == 1, asked
+    assert "guarded" in asked[0].message and "rm -rf build" in asked[0].message
+    assert (threads.project.root / "notes.txt").read_text() == "rm -rf build\n"  # ran once
+    assert [d["decision"] for d in _decisions(threads, thread_id)] == ["approved"]
+
+
 def test_the_client_user_rejects_and_the_model_reads_the_message(
     threads: ThreadProject,  # noqa: F811
 ) -> None:

@@ -36,9 +36,11 @@ __all__ = [
 
 MANIFEST_NAME: Final = "manifest.json"
 MANIFEST_VERSION: Final = 1
-# The repository's .ai is also a project space while developing Kiwi: runs there write logs
-# and lockfiles, which are not part of the shipped system space.
-_SKIP_DIRS: Final = frozenset({"__pycache__", "logs", "lockfiles"})
+# The repository's .ai is also a project space while developing Kiwi: runs there write state
+# (logs, lockfiles, the search and name indexes, threads) at its top, which is not part of the
+# shipped system space; bytecode is skipped at every depth.
+_SKIP_TOP: Final = frozenset({"logs", "lockfiles", "index", "threads"})
+_SKIP_DIRS: Final = frozenset({"__pycache__"})
 _REINSTALL_HINT: Final = (
     "The installed package was modified; reinstall it (pip install --force-reinstall kiwi-mcp)."
 )
@@ -47,13 +49,15 @@ _REINSTALL_HINT: Final = (
 def build_manifest(root: Path) -> dict[str, Any]:
     """``{"manifest_version": 1, "files": {relpath: sha256}}`` over every file under ``root``.
 
-    Skips the manifest itself and ``__pycache__``, ``logs`` and ``lockfiles`` folders;
+    Skips the manifest itself, ``__pycache__`` folders, and the state folders at the top
+    (``logs``, ``lockfiles``, ``index``, ``threads``);
     paths are ``/``-separated and sorted, so the same tree always gives the same manifest.
     Raises OSError.
     """
     files: dict[str, str] = {}
     for folder, dirs, names in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS)
+        top = folder == str(root)
+        dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS and not (top and d in _SKIP_TOP))
         for name in names:
             path = Path(folder) / name
             rel = path.relative_to(root).as_posix()

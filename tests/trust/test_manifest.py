@@ -45,6 +45,22 @@ def test_the_manifest_lists_every_file_but_itself_and_pycache(tmp_path: Path) ->
     }
 
 
+def test_state_written_at_the_top_of_the_space_is_not_shipped(tmp_path: Path) -> None:
+    """Runs inside the repository write logs, lockfiles, indexes and threads into its .ai;
+    only at the top are those names state: a tool folder may be called ``index``."""
+    root = _tree(tmp_path)
+    for state in ("logs", "lockfiles", "index", "threads"):
+        (root / state).mkdir()
+        (root / state / "x").write_bytes(b"state")
+    (root / "tools" / "index").mkdir()
+    (root / "tools" / "index" / "refresh.yaml").write_bytes(b"version: '1.0.0'\n")
+    assert sorted(build_manifest(root)["files"]) == [
+        "directives/a.md",
+        "tools/index/refresh.yaml",
+        "tools/runtimes/python.yaml",
+    ]
+
+
 def test_writing_twice_gives_the_same_bytes(tmp_path: Path) -> None:
     root = _tree(tmp_path)
     first = write_manifest(root).read_bytes()

@@ -76,7 +76,9 @@ class Kernel:
         self.clock_ns = clock_ns
         # 48 random bits, as uuid4().hex[:12] was; uuid costs ~5 ms to import (platform)
         self.session = session or os.urandom(6).hex()
-        self.files = FileCache(clock_ns=clock_ns)
+        # watch=True: folders are watched (inotify) once a kept chain is first re-checked,
+        # i.e. only by a kernel that lives across calls (store/watch.py)
+        self.files = FileCache(clock_ns=clock_ns, watch=True)
         self.store = ItemStore(
             [
                 Space(name="project", root=settings.project_root / ".ai"),

@@ -4,8 +4,8 @@
 static plan, the lockfile check, the environment — and ``finish`` what needs this call's
 params, caller and secrets: validate params, capabilities, template, ``config_schema``s and
 the effect gate. A long-lived kernel keeps a :class:`Prepared` while the files it came from
-are unchanged (``store/files.py``'s ``Witness``); the SPEC's order of checks is the same either way,
-because an error of the lockfile or environment step is kept in ``Prepared.failed`` and
+are unchanged (``store/witness.py``'s ``Witness``); the SPEC's order of checks is the same
+either way, because an error of the lockfile or environment step is kept in ``Prepared.failed`` and
 raised by ``finish`` after the params and ``requires`` checks, where the SPEC puts it.
 """
 

@@ -3,8 +3,10 @@
 Both tables are bounded (oldest entry out first) and hold only what follows from files:
 
 * a :class:`~kiwi_mcp.kernel.exec.plan.Prepared` per ``(tool id, locked)``, kept with the
-  :class:`~kiwi_mcp.kernel.store.files.Observed` witness of every path its preparation
-  read or ``stat``-ed, and reused while each of them keeps its stat signature;
+  :class:`~kiwi_mcp.kernel.store.witness.Observed` witness of every path its preparation
+  read or ``stat``-ed, and reused while each of them keeps its stat signature (with the
+  :class:`~kiwi_mcp.kernel.store.witness.FreshMark` of its last check beside it, so folders a
+  watch covers are not ``stat``-ed again while nothing changed: ``FileCache.fresh``);
 * a :class:`~kiwi_mcp.kernel.core.static_plan.StaticPlan` per chain, keyed by the links'
   (path, SHA-256): exactly what it is computed from.
 """
@@ -17,7 +19,7 @@ from kiwi_mcp.kernel.core.chain import Chain
 from kiwi_mcp.kernel.core.static_plan import StaticPlan, static_plan
 from kiwi_mcp.kernel.exec.plan import Prepared, prepare
 from kiwi_mcp.kernel.exec.sources import PlanSources
-from kiwi_mcp.kernel.store.files import FileCache, Observed
+from kiwi_mcp.kernel.store.files import FileCache, FreshMark, Observed
 
 __all__ = ["PlanCache"]
 
@@ -31,7 +33,7 @@ class PlanCache:
     def __init__(self, files: FileCache) -> None:
         self._files = files
         self._statics: dict[tuple[tuple[str, str], ...], StaticPlan] = {}
-        self._prepared: dict[tuple[str, bool], tuple[Prepared, Observed]] = {}
+        self._prepared: dict[tuple[str, bool], tuple[Prepared, Observed, FreshMark]] = {}
 
     def prepared(self, sources: PlanSources, tool_id: str, *, locked: bool) -> Prepared:
         """``plan.prepare(sources, …)``, reused while its witness is fresh.
@@ -42,7 +44,7 @@ class PlanCache:
         key = (tool_id, locked)
         kept = self._prepared.get(key)
         if kept is not None:
-            if kept[1].fresh():
+            if self._files.fresh(kept[1], kept[2]):
                 return kept[0]
             del self._prepared[key]
         with self._files.witnessing() as witness:
@@ -51,7 +53,7 @@ class PlanCache:
         if observed is not None and prepared.failed is None:
             if len(self._prepared) >= _MAX_PREPARED:
                 self._prepared.pop(next(iter(self._prepared)))
-            self._prepared[key] = (prepared, observed)
+            self._prepared[key] = (prepared, observed, FreshMark.of(observed))
         return prepared
 
     def static(self, chain: Chain) -> StaticPlan:

@@ -19,41 +19,15 @@ would hang a reader or never end. A reader may pass ``max_bytes`` (the item stor
 a bigger file raises :class:`FileTooLarge` after the ``stat``, and at most one byte more
 than the limit is ever read.
 
-That is the kernel's one settle rule, :func:`settled`: a timestamp is trusted to tell a
-later change apart once the clock has moved :data:`SETTLE_NS` past it. The file cache, the
-witness below, the store's folder index, the verifier's trust folder and the audit writer's
-folder all apply it, each reading an injected clock (``clock_ns``, ``time.time_ns`` unless
-a test steps one by hand).
+That is the kernel's one settle rule, :func:`settled` (defined with the witness, in
+``store/witness.py``): a timestamp is trusted to tell a later change apart once the clock
+has moved :data:`SETTLE_NS` past it. The file cache, the witness, the store's folder index,
+the verifier's trust folder and the audit writer's folder all apply it, each reading an
+injected clock (``clock_ns``, ``time.time_ns`` unless a test steps one by hand).
 
-What a computation saw on disk, and a cheap way to tell it is all still so.
-
-A long-lived kernel prepares each tool's chain once: resolution, verification, the lockfile
-check and the environment depend only on files — the item files, their folders, extra
-files, the trust folder, lockfiles, dotenv files, interpreter candidates. While it prepares,
-every ``stat`` and read made through the kernel's :class:`FileCache` is
-noted in a :class:`Witness`: the path and its *stat signature* (device, inode, size, mtime
-and ctime in ns), or that it was missing. ``freeze`` turns that into :class:`Observed`, and
-``Observed.fresh()`` re-``stat``s each path: while every signature is unchanged, the
-preparation would come out the same, so it is reused.
-
-Why this is as strict as redoing the work:
-
-* A write changes a file's ctime, which no unprivileged process can set back; replacing a
-  file (rename, or a symlink re-pointed) changes the inode ``stat`` reports.
-* A path that was missing can only appear by creating an entry in its nearest existing
-  ancestor folder, which changes that folder's mtime and ctime (or by replacing the folder,
-  which changes its inode). So a missing path is recorded as that ancestor's signature: one
-  ``stat`` covers every missing candidate under one folder (four dotenv names, two venvs).
-* Timestamps come from a coarse clock: a change within the same tick as the recorded one
-  could keep every field equal. As for the file cache, a signature younger than
-  :data:`SETTLE_NS` when frozen makes the whole preparation unkeepable:
-  it is used for this call and redone on the next.
-* A path seen with two different signatures during one preparation, or a ``stat`` that
-  failed for another reason than "missing", spoils the witness: nothing is kept.
-
-Over-approximation is safe (a folder that changes for an unrelated reason only costs a
-re-preparation); anything the preparation reads *around* the file cache would be a bug,
-and ``tests/exec/test_prepared.py`` changes each input on disk to prove it is seen.
+A preparation's reads and ``stat``-s through the cache are noted in a witness
+(``store/witness.py``), and :meth:`FileCache.fresh` re-checks one, with a folder watch
+(``store/watch.py``) when the cache has one.
 """
 
 from __future__ import annotations
@@ -67,13 +41,28 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-__all__ = [
+from kiwi_mcp.kernel.store.witness import (
+    SETTLE_NS,
+    FreshMark,
+    Observed,
+    Signature,
+    Witness,
+    settled,
+    signature_of,
+    unchanged,
+)
+
+if TYPE_CHECKING:
+    from kiwi_mcp.kernel.store.watch import FolderWatch
+
+__all__ = [  # the witness's names too, where the kernel has always imported them from
     "SETTLE_NS",
     "CachedFile",
     "FileCache",
     "FileTooLarge",
+    "FreshMark",
     "Observed",
     "Signature",
     "Witness",
@@ -81,25 +70,7 @@ __all__ = [
     "signature_of",
 ]
 
-#: Files changed more recently than this are not remembered (see the module docstring).
-SETTLE_NS: Final = 100_000_000
 _MAX_ENTRIES: Final = 4096
-
-#: (st_dev, st_ino, st_size, st_mtime_ns, st_ctime_ns)
-Signature = tuple[int, int, int, int, int]
-
-
-def settled(stamp_ns: int, now_ns: int, *, window_ns: int = SETTLE_NS) -> bool:
-    """Whether a file timestamp ``stamp_ns`` is old enough at ``now_ns`` that a change made
-    after it would show as a different timestamp (both in ns since the epoch).
-
-    ``window_ns`` is :data:`SETTLE_NS` everywhere but the audit writer (see its module).
-    """
-    return now_ns - stamp_ns >= window_ns
-
-
-def signature_of(st: os.stat_result) -> Signature:
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 class FileTooLarge(OSError):
@@ -124,21 +95,29 @@ class FileCache:
 
     While a :class:`Witness` is active (``witnessing``), every path read or ``stat``-ed
     through the cache is noted in it with the signature it had. ``clock_ns`` is the clock
-    :func:`settled` reads, for the cache and for its witnesses.
+    :func:`settled` reads, for the cache and for its witnesses. ``watch``: a folder watch
+    to check witnesses with (:meth:`fresh`), or True to take the process's the first time a
+    witness is checked — a long-lived kernel's, which a one-shot command never pays for.
     """
 
     def __init__(
-        self, max_entries: int = _MAX_ENTRIES, *, clock_ns: Callable[[], int] = time.time_ns
+        self,
+        max_entries: int = _MAX_ENTRIES,
+        *,
+        clock_ns: Callable[[], int] = time.time_ns,
+        watch: bool | FolderWatch = False,
     ) -> None:
         self._entries: OrderedDict[str, tuple[Signature, CachedFile]] = OrderedDict()
         self._max = max_entries
         self.clock_ns = clock_ns
         self.witness: Witness | None = None
+        self._open_watch = watch is True
+        self.watch: FolderWatch | None = None if isinstance(watch, bool) else watch
 
     @contextmanager
     def witnessing(self) -> Iterator[Witness]:
         """Note every path consulted through this cache until the block ends."""
-        outer, witness = self.witness, Witness(clock_ns=self.clock_ns)
+        outer, witness = self.witness, Witness(clock_ns=self.clock_ns, watch=self.watch)
         self.witness = witness
         try:
             yield witness
@@ -167,6 +146,8 @@ class FileCache:
         witness = self.witness
         try:
             st = call(key)
+            if witness is not None and stat_mode.S_ISDIR(st.st_mode) and witness.watch_first(key):
+                st = call(key)  # the signature noted is taken after the watch (watch.py)
         except (FileNotFoundError, NotADirectoryError):
             if witness is not None:
                 witness.note(key, None)
@@ -176,8 +157,34 @@ class FileCache:
                 witness.spoil()
             raise
         if witness is not None and not stat_mode.S_ISLNK(st.st_mode):
-            witness.note(key, signature_of(st))  # a symlink (lstat): the caller lists instead
+            # a symlink (lstat): the caller lists instead
+            witness.note(key, signature_of(st), folder=stat_mode.S_ISDIR(st.st_mode))
         return st
+
+    def fresh(self, observed: Observed, mark: FreshMark) -> bool:
+        """``observed.fresh()``, but for the folders the watch vouches for: while its
+        generation is ``mark``'s, only the paths in ``mark.rest`` are ``stat``-ed; else every
+        path is (each folder watched first), and on success ``mark`` takes this generation.
+        """
+        watch = self.watch
+        if watch is None and self._open_watch:
+            from kiwi_mcp.kernel.store.watch import FolderWatch
+
+            watch = self.watch = FolderWatch.shared()
+        if watch is None:
+            return observed.fresh()
+        generation = watch.drain()  # before any stat: a later change is a later generation
+        if mark.generation == generation:
+            return unchanged(mark.rest)
+        mark.generation = None
+        rest: list[tuple[str, Signature]] = []
+        for check in observed.checks:
+            if not (check[0] in observed.folders and watch.cover(check[0])):
+                rest.append(check)
+            if not unchanged((check,)):
+                return False
+        mark.generation, mark.rest = generation, tuple(rest)
+        return True
 
     def read(
         self, path: str | os.PathLike[str], *, max_bytes: int | None = None
@@ -273,87 +280,3 @@ def _read_regular(
     if max_bytes is not None and len(data) > max_bytes:
         raise FileTooLarge(key, max(after.st_size, len(data)), max_bytes)
     return data, after
-
-
-_MISSING: Final = None
-
-
-class Witness:
-    """Collects (path, signature) pairs while a preparation runs. Not thread-safe.
-
-    ``clock_ns`` is the clock ``freeze`` judges the signatures' age by.
-    """
-
-    def __init__(self, *, clock_ns: Callable[[], int] = time.time_ns) -> None:
-        self._seen: dict[str, Signature | None] = {}
-        self._clock_ns = clock_ns
-        self.spoiled = False
-
-    def note(self, path: str, signature: Signature | None) -> None:
-        """``path`` was found with ``signature`` (None: it does not exist)."""
-        before = self._seen.setdefault(path, signature)
-        if before != signature:
-            self.spoiled = True
-
-    def spoil(self) -> None:
-        """Something was read that cannot be vouched for (a race, an odd error)."""
-        self.spoiled = True
-
-    def freeze(self) -> Observed | None:
-        """What was seen, reduced to existing paths; None when it cannot be kept."""
-        if self.spoiled:
-            return None
-        now = self._clock_ns()
-        checks: dict[str, Signature] = {}
-        for path, signature in self._seen.items():
-            if signature is _MISSING:
-                found = _nearest_existing(os.path.abspath(path))
-                if found is None:
-                    return None
-                path, signature = found
-            if not settled(max(signature[3], signature[4]), now):
-                return None  # too fresh to tell a later change apart
-            if checks.setdefault(path, signature) != signature:
-                return None
-        return Observed(checks=tuple(checks.items()))
-
-
-@dataclass(frozen=True, slots=True)
-class Observed:
-    """A frozen witness: paths that existed, with the signatures they had."""
-
-    checks: tuple[tuple[str, Signature], ...]
-
-    def fresh(self) -> bool:
-        """True while every path still has its signature (one ``stat`` each)."""
-        stat = os.stat
-        for path, signature in self.checks:
-            try:
-                st = stat(path)
-            except OSError:
-                return False
-            if (
-                st.st_mtime_ns != signature[3]
-                or st.st_ctime_ns != signature[4]
-                or st.st_ino != signature[1]
-                or st.st_size != signature[2]
-                or st.st_dev != signature[0]
-            ):
-                return False
-        return True
-
-
-def _nearest_existing(path: str) -> tuple[str, Signature] | None:
-    """The closest ancestor of a missing ``path`` that exists, with its signature."""
-    current = path
-    while True:
-        parent = os.path.dirname(current)
-        if parent == current:
-            return None
-        current = parent
-        try:
-            return current, signature_of(os.stat(current))
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        except OSError:
-            return None

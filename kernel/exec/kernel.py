@@ -9,7 +9,6 @@ redacted, and one audit line is written whatever happened.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import time
@@ -21,7 +20,6 @@ from kiwi_mcp.kernel.core.chain import Chain, resolve_chain
 from kiwi_mcp.kernel.core.spaces import LoadedItem, Space, SpaceName
 from kiwi_mcp.kernel.core.static_plan import StaticPlan
 from kiwi_mcp.kernel.errors import KiwiError
-from kiwi_mcp.kernel.exec.executor import EventHook, execute
 from kiwi_mcp.kernel.exec.plan import Plan, Prepared, finish
 from kiwi_mcp.kernel.exec.plan_cache import PlanCache
 from kiwi_mcp.kernel.services.lockfiles.policy import LockCheck, check_lockfile, lockfile_store
@@ -33,6 +31,9 @@ from kiwi_mcp.kernel.trust.capabilities import CapabilitySet
 from kiwi_mcp.kernel.trust.verifier import Verifier
 
 if TYPE_CHECKING:
+    import asyncio
+
+    from kiwi_mcp.kernel.exec.executor import EventHook
     from kiwi_mcp.kernel.services.auth.store import AuthStore
     from kiwi_mcp.kernel.services.connectors.pool import UpstreamPool
     from kiwi_mcp.kernel.services.env.resolver import EnvResolver, ResolvedEnv
@@ -69,9 +70,7 @@ class Kernel:
         self.as_operator = as_operator
         self.token_id = token_id
         self.settings = settings
-        #: One kernel op at a time across tasks and worker threads: the stores and memos
-        #: below are not safe to share between threads (``faces/mcp/actions.off_loop``).
-        self.guard = asyncio.Lock()
+        self._guard: asyncio.Lock | None = None
         self.clock = clock
         self.clock_ns = clock_ns
         # 48 random bits, as uuid4().hex[:12] was; uuid costs ~5 ms to import (platform)
@@ -339,6 +338,17 @@ class Kernel:
             )
         return self._env_resolver
 
+    @property
+    def guard(self) -> asyncio.Lock:
+        """One kernel op at a time across tasks and worker threads: the stores and memos are
+        not safe to share between threads (``faces/mcp/actions.off_loop``). Made at first use,
+        always inside the event loop, so a command that never awaits imports no asyncio."""
+        if self._guard is None:
+            import asyncio
+
+            self._guard = asyncio.Lock()
+        return self._guard
+
     # --- execution -----------------------------------------------------------------------
 
     async def execute(
@@ -354,6 +364,8 @@ class Kernel:
     ) -> dict[str, Any]:
         """Run a tool and return its envelope; never raises a ``KiwiError``
         (``exec/executor.py``)."""
+        from kiwi_mcp.kernel.exec.executor import execute
+
         return await execute(
             self,
             tool_id,

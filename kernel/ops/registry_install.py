@@ -27,6 +27,7 @@ from kiwi_mcp.kernel.services.lockfiles.registry_pins import pins_path, read_pin
 if TYPE_CHECKING:
     from kiwi_mcp.kernel.core.ids import Kind
     from kiwi_mcp.kernel.exec.kernel import Kernel
+    from kiwi_mcp.kernel.trust.signing import Verification
 
 __all__ = ["Installed", "install", "split_ref"]
 
@@ -151,15 +152,19 @@ def _check(
             hint="The registry's data is inconsistent; do not install from it.",
             item_id=item_id,
         )
-    checked = verify_item(
-        content,
-        ext=ext,
-        kind=kind,
-        item_id=item_id,
-        extra_files=extra,
-        policy="signed",
-        trusted_keys={reported_fp: key},
-    )
+
+    def verified(keys: Mapping[str, Any]) -> Verification:
+        return verify_item(
+            content,
+            ext=ext,
+            kind=kind,
+            item_id=item_id,
+            extra_files=extra,
+            policy="signed",
+            trusted_keys=keys,
+        )
+
+    checked = verified({reported_fp: key})  # what the registry says, against itself first
     if checked.content_hash != got["content_hash"]:
         raise IntegrityFailed(
             f"{kind} '{item_id}' {got['version']}: the bytes hash to {checked.content_hash},"
@@ -182,15 +187,7 @@ def _check(
                 "publisher_key": got["publisher_key"],
             },
         )
-    verify_item(
-        content,
-        ext=ext,
-        kind=kind,
-        item_id=item_id,
-        extra_files=extra,
-        policy="signed",
-        trusted_keys=trusted,
-    )
+    verified(trusted)  # then against the operator's trust store
     return checked.content_hash, extra
 
 

@@ -86,6 +86,15 @@ def _publish_calc(who: Person, url: str) -> dict[str, Any]:
     return result
 
 
+def _calc_published(who: Person, url: str, *, trusted_by: Person | None = None) -> None:
+    """``who`` logs in, writes and publishes ``alice/calc``; ``trusted_by`` trusts them."""
+    who.run(lambda k: login(k, url, "alice"))
+    _write_calc(who)
+    _publish_calc(who, url)
+    if trusted_by is not None:
+        trusted_by.trust(who)
+
+
 def _sent_as_is(who: Person, url: str, files: dict[str, str] | None) -> Any:
     """Publish ``alice/calc`` through the registry tool with exactly ``files`` (None: the
     parameter left out, as an agent calling the tool may)."""
@@ -128,10 +137,7 @@ def test_a_new_version_replaces_the_files_of_the_one_installed(
     registry: LiveRegistry, alice: Person, carol: Person
 ) -> None:
     url = registry.url
-    alice.run(lambda k: login(k, url, "alice"))
-    _write_calc(alice)
-    _publish_calc(alice, url)
-    carol.trust(alice)
+    _calc_published(alice, url, trusted_by=carol)
     carol.run(lambda k: install(k, url, "tool", "alice/calc"))
     _write_calc(alice, version="1.1.0", mark="two", words="moa\n")
     _publish_calc(alice, url)
@@ -162,10 +168,7 @@ def test_a_file_changed_on_the_server_is_caught_at_install_and_nothing_is_writte
     registry: LiveRegistry, alice: Person, carol: Person, how: str
 ) -> None:
     url = registry.url
-    alice.run(lambda k: login(k, url, "alice"))
-    _write_calc(alice)
-    _publish_calc(alice, url)
-    carol.trust(alice)
+    _calc_published(alice, url, trusted_by=carol)
     sql, message = TAMPERINGS[how]
     with psycopg.connect(registry.database, autocommit=True) as conn:
         assert conn.execute(sql.encode()).rowcount == 1
@@ -222,9 +225,7 @@ def test_republishing_a_version_with_a_changed_helper_file_is_refused(
     registry: LiveRegistry, alice: Person
 ) -> None:
     url = registry.url
-    alice.run(lambda k: login(k, url, "alice"))
-    _write_calc(alice)
-    _publish_calc(alice, url)
+    _calc_published(alice, url)
     assert _publish_calc(alice, url)["status"] == "unchanged"
     _write_calc(alice, mark="changed")  # the same version, re-signed over the new helper
     with pytest.raises(PermissionDenied) as caught:
@@ -237,10 +238,7 @@ def test_install_never_writes_outside_the_folder_or_over_a_file_not_its_own(
     registry: LiveRegistry, alice: Person, carol: Person, tmp_path: Path
 ) -> None:
     url = registry.url
-    alice.run(lambda k: login(k, url, "alice"))
-    _write_calc(alice)
-    _publish_calc(alice, url)
-    carol.trust(alice)
+    _calc_published(alice, url, trusted_by=carol)
     folder = _folder(carol)
     folder.mkdir(parents=True)
 

@@ -48,6 +48,12 @@ def _login(who: Person, url: str, name: str | None = None) -> dict[str, object]:
     return result
 
 
+def _greet_published(who: Person, url: str) -> None:
+    _login(who, url)
+    who.write_tool("alice/greet", GREET.format(word="hello"))
+    who.run(lambda k: publish(k, url, "tool", "alice/greet"))
+
+
 def test_publish_search_install_and_run_across_three_people(
     registry: LiveRegistry, alice: Person, bob: Person, carol: Person
 ) -> None:
@@ -105,9 +111,7 @@ def test_the_lockfile_locks_where_an_installed_item_came_from(
     registry: LiveRegistry, alice: Person, carol: Person
 ) -> None:
     url = registry.url
-    _login(alice, url)
-    alice.write_tool("alice/greet", GREET.format(word="hello"))
-    alice.run(lambda k: publish(k, url, "tool", "alice/greet"))
+    _greet_published(alice, url)
     carol.trust(alice)
     carol.run(lambda k: install(k, url, "tool", "alice/greet@1.0.0"))
 
@@ -176,9 +180,7 @@ def test_a_published_version_never_changes_but_identical_bytes_are_accepted_agai
     registry: LiveRegistry, alice: Person
 ) -> None:
     url = registry.url
-    _login(alice, url)
-    alice.write_tool("alice/greet", GREET.format(word="hello"))
-    alice.run(lambda k: publish(k, url, "tool", "alice/greet"))
+    _greet_published(alice, url)
     again = alice.run(lambda k: publish(k, url, "tool", "alice/greet"))
     assert again["status"] == "unchanged"
     alice.write_tool("alice/greet", GREET.format(word="changed"))
@@ -209,9 +211,7 @@ def test_an_untrusted_publisher_is_refused_at_install_with_the_trust_hint(
     registry: LiveRegistry, alice: Person, carol: Person
 ) -> None:
     url = registry.url
-    _login(alice, url)
-    alice.write_tool("alice/greet", GREET.format(word="hello"))
-    alice.run(lambda k: publish(k, url, "tool", "alice/greet"))
+    _greet_published(alice, url)
     with pytest.raises(SignatureUntrusted) as caught:
         carol.run(lambda k: install(k, url, "tool", "alice/greet"))
     assert "kiwi trust add" in caught.value.hint

@@ -3,6 +3,7 @@
     python bench/bench_search.py bfcl              # quality: R@1, R@10, MRR@10 per mode
     python bench/bench_search.py speed 100000      # build, query classes, kiwi search, RSS
     python bench/bench_search.py speed 1000000 --dir /big/tmp
+    python bench/bench_search.py speed 1000000 --root /big/tmp/c1m   # kept; corpus reused
 
 ``bfcl`` writes BFCL's 3,148 distinct functions (the ``bfcl-eval`` wheel ships them: ``pip
 install --no-deps bfcl-eval``) as tool files into a temp project and asks its 2,501 queries
@@ -11,14 +12,17 @@ in 200 category folders, about 1 KiB of disk each), builds the project's index t
 real refresh (walk, parse, verify under ``KIWI_VERIFY=hash``, embed, both engines), then
 measures each query class in a fresh serving process (p50/p99 over 200 queries, its RSS)
 and ``kiwi search`` end to end; the corpus is deleted afterwards unless ``--keep``. Every
-phase prints the load average: the box is shared.
+phase prints the load average: the box is shared. The RSS is split per mapping (anonymous,
+libraries, model table, each index engine: ``search_rss``), and the semantic half's recall
+is checked against exact search (``search_recall``). ``--root R`` keeps its corpus in R and
+reuses it next time; ``KIWI_BENCH_BUILD=0`` reuses R's index too; ``KIWI_BENCH_RECALL=0``
+and ``KIWI_BENCH_CLI=0`` skip those steps.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import random
 import re
 import shutil
 import statistics
@@ -29,7 +33,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
+from search_corpus import generate, queries_for, tool_yaml
+from search_recall import dense_recall
+from search_rss import rss_split
 
 KIWI = str(Path(sys.executable).with_name("kiwi"))
 CLASSES = ("rare", "common", "very_common", "intent_1", "intent_4", "filtered")
@@ -60,17 +66,6 @@ def kernel_for(project: Path, user: Path) -> Any:
     from kiwi_mcp.kernel.store.settings import Settings
 
     return Kernel(Settings.from_environment(project, env=env_for(project, user)))
-
-
-def tool_yaml(description: str, params: dict[str, str]) -> str:
-    props = {name: {"type": "string", "description": desc} for name, desc in params.items()}
-    doc = {
-        "version": "1.0.0",
-        "executor_id": "runtimes/python",
-        "description": description,
-        "parameters": {"type": "object", "properties": props},
-    }
-    return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
 
 
 # --- BFCL quality -------------------------------------------------------------------------
@@ -174,257 +169,6 @@ def bfcl() -> None:
     shutil.rmtree(root)
 
 
-# --- generated corpora --------------------------------------------------------------------
-
-VERBS = [
-    "get",
-    "list",
-    "create",
-    "update",
-    "delete",
-    "send",
-    "fetch",
-    "search",
-    "find",
-    "convert",
-    "calculate",
-    "parse",
-    "validate",
-    "upload",
-    "download",
-    "sync",
-    "schedule",
-    "cancel",
-    "archive",
-    "export",
-    "import",
-    "merge",
-    "translate",
-    "summarize",
-    "resize",
-    "compress",
-    "encrypt",
-    "decrypt",
-    "monitor",
-    "notify",
-    "approve",
-    "reject",
-    "assign",
-    "tag",
-    "rename",
-]
-NOUNS = [
-    "email",
-    "invoice",
-    "weather",
-    "user",
-    "file",
-    "repository",
-    "issue",
-    "calendar",
-    "event",
-    "message",
-    "order",
-    "payment",
-    "customer",
-    "ticket",
-    "report",
-    "image",
-    "video",
-    "document",
-    "spreadsheet",
-    "contact",
-    "task",
-    "project",
-    "branch",
-    "commit",
-    "deployment",
-    "container",
-    "database",
-    "table",
-    "record",
-    "backup",
-    "certificate",
-    "domain",
-    "webhook",
-    "subscription",
-    "refund",
-    "product",
-    "inventory",
-    "shipment",
-    "playlist",
-    "song",
-    "recipe",
-    "flight",
-    "hotel",
-    "booking",
-    "stock",
-    "price",
-    "currency",
-    "translation",
-    "transcript",
-    "meeting",
-    "note",
-    "reminder",
-    "alarm",
-]
-DOMAINS = [
-    "github",
-    "gitlab",
-    "slack",
-    "discord",
-    "stripe",
-    "paypal",
-    "aws",
-    "gcp",
-    "azure",
-    "jira",
-    "notion",
-    "trello",
-    "gmail",
-    "outlook",
-    "dropbox",
-    "drive",
-    "spotify",
-    "youtube",
-    "twitter",
-    "shopify",
-    "salesforce",
-    "hubspot",
-    "zendesk",
-    "twilio",
-    "sendgrid",
-    "postgres",
-    "mysql",
-    "redis",
-    "docker",
-    "kubernetes",
-    "openweather",
-    "calendar",
-    "maps",
-]
-FILLER = [
-    "the",
-    "a",
-    "an",
-    "to",
-    "of",
-    "for",
-    "with",
-    "in",
-    "on",
-    "by",
-    "from",
-    "and",
-    "or",
-    "using",
-    "via",
-    "that",
-    "this",
-    "its",
-    "your",
-    "returns",
-    "optional",
-    "required",
-    "given",
-    "specified",
-    "current",
-    "new",
-    "all",
-    "each",
-    "one",
-]
-PHRASES = (
-    "using the {d} API",
-    "for the given {n}",
-    "and returns the result as JSON",
-    "with optional filters",
-    "by id or name",
-    "in the {d} account of the user",
-    "from a URL or a local path",
-    "within a date range",
-    "and notifies the owner",
-    "with pagination and sorting",
-)
-
-
-def tail_word(rng: random.Random, tail: list[str]) -> str:
-    # Zipf-like over a shuffled synthetic tail: a few frequent, most rare
-    return tail[min(len(tail) - 1, int(rng.paretovariate(1.07)) - 1)]
-
-
-def generate(folder: Path, count: int, seed: int = 19) -> dict[str, list[str]]:
-    """Write ``count`` tool files under ``folder/.ai/tools``; return query terms per class."""
-    rng = random.Random(seed)
-    syllables = [
-        "ka",
-        "lo",
-        "mi",
-        "ne",
-        "ru",
-        "ta",
-        "vo",
-        "zi",
-        "be",
-        "do",
-        "fa",
-        "gu",
-        "he",
-        "ji",
-        "ko",
-        "pu",
-        "qi",
-        "sa",
-        "ti",
-        "wu",
-        "xe",
-        "yo",
-    ]
-    tail = sorted({"".join(rng.choice(syllables) for _ in range(4)) for _ in range(60000)})
-    rng.shuffle(tail)
-    df: dict[str, int] = {}
-    tools = folder / ".ai/tools"
-    for domain in DOMAINS:
-        (tools / domain).mkdir(parents=True, exist_ok=True)
-    for i in range(count):
-        d, v, n = rng.choice(DOMAINS), rng.choice(VERBS), rng.choice(NOUNS)
-        words = [v.capitalize(), rng.choice(("a", "the", "one", "each")), n]
-        for _ in range(rng.randint(1, 4)):
-            words.append(rng.choice(PHRASES).format(d=d, n=rng.choice(NOUNS)))
-        for _ in range(rng.randint(2, 6)):
-            words.append(rng.choice(FILLER) if rng.random() < 0.5 else tail_word(rng, tail))
-        description = " ".join(words) + "."
-        params = {f"{n}_id": f"the {n} to {v}", "limit": "how many to return"}
-        if rng.random() < 0.5:
-            params[tail_word(rng, tail)] = f"an optional {rng.choice(NOUNS)} filter"
-        name = f"{v}_{n}_{i}"
-        (tools / d / f"{name}.yaml").write_text(tool_yaml(description, params))
-        text = f"{d} {name} {description} {' '.join(params)} {' '.join(params.values())}"
-        for w in set(re.findall(r"[a-z0-9]+", text.lower())):
-            df[w] = df.get(w, 0) + 1
-    by_df = sorted(df.items(), key=lambda t: t[1])
-    rare = [w for w, c in by_df if 0.00002 * count <= c <= max(2, 0.0001 * count)]
-    common = [w for w, c in by_df if 0.05 * count <= c <= 0.5 * count]
-    very = [w for w, c in by_df if c >= 0.3 * count]
-    return {"rare": rare or [by_df[0][0]], "common": common, "very_common": very}
-
-
-def queries_for(terms: dict[str, list[str]], n: int = 200) -> dict[str, list[str]]:
-    rng = random.Random(7)
-    out = {
-        "rare": [rng.choice(terms["rare"]) for _ in range(n)],
-        "common": [rng.choice(terms["common"]) for _ in range(n)],
-        "very_common": [rng.choice(terms["very_common"]) for _ in range(n)],
-        "intent_1": [rng.choice(NOUNS) for _ in range(n)],
-        "intent_4": [
-            f"{rng.choice(VERBS)} {rng.choice(NOUNS)} {rng.choice(DOMAINS)} {rng.choice(NOUNS)}"
-            for _ in range(n)
-        ],
-    }
-    out["filtered"] = list(out["intent_4"])
-    return out
-
-
 def serve(project: Path, user: Path, queries_file: Path) -> None:
     """The long-lived server's part: open, warm, answer every class; print JSON."""
     from kiwi_mcp.kernel.ops.search import search
@@ -449,32 +193,45 @@ def serve(project: Path, user: Path, queries_file: Path) -> None:
     for field in ("RssAnon", "RssFile"):
         found = re.search(field + r":\s+(\d+)", status)
         out[field] = int(found.group(1)) / 1024 if found else 0.0
+    out["split"] = rss_split(str(project / ".ai/index"))
     print(json.dumps(out))
 
 
-def speed(count: int, base: Path | None, keep: bool) -> None:
+def speed(count: int, base: Path | None, keep: bool, root: Path | None = None) -> None:
+    """``root`` (``--root``): a fixed folder kept afterwards; its corpus (``queries.json``
+    written) is reused, and its index too when ``KIWI_BENCH_BUILD=0``."""
     from kiwi_mcp.kernel.ops.index import rebuild
 
-    root = Path(tempfile.mkdtemp(prefix=f"kiwi-search-{count}-", dir=base))
+    if root is None:
+        root = Path(tempfile.mkdtemp(prefix=f"kiwi-search-{count}-", dir=base))
+    else:
+        keep = True
     project, user = root / "project", root / "user"
-    user.mkdir()
+    user.mkdir(parents=True, exist_ok=True)
+    qfile = root / "queries.json"
     print(f"speed at {count} items in {root} ({load()})")
     try:
-        t0 = time.perf_counter()
-        terms = generate(project, count)
-        print(f"  generated in {time.perf_counter() - t0:.0f} s ({load()})")
-        kernel = kernel_for(project, user)
-        t0 = time.perf_counter()
-        done = rebuild(kernel, ("project",))["project"]
-        build = time.perf_counter() - t0
-        print(
-            f"  build {build:.0f} s = {build * 100000 / count:.0f} s per 100k "
-            f"({done.added} indexed, {done.batches} batches; {load()})"
-        )
-        size = sum(f.stat().st_size for f in (project / ".ai/index").rglob("*") if f.is_file())
-        print(f"  index on disk {size / 2**20:.0f} MiB")
-        qfile = root / "queries.json"
-        qfile.write_text(json.dumps(queries_for(terms)))
+        if not qfile.exists():
+            t0 = time.perf_counter()
+            terms = generate(project, count)
+            qfile.write_text(json.dumps(queries_for(terms)))
+            print(f"  generated in {time.perf_counter() - t0:.0f} s ({load()})")
+        if os.environ.get("KIWI_BENCH_BUILD", "1") != "0":
+            kernel = kernel_for(project, user)
+            t0 = time.perf_counter()
+            done = rebuild(kernel, ("project",))["project"]
+            build = time.perf_counter() - t0
+            print(
+                f"  build {build:.0f} s = {build * 100000 / count:.0f} s per 100k "
+                f"({done.added} indexed, {done.batches} batches; {load()})"
+            )
+        index_files = [f for f in (project / ".ai/index").rglob("*") if f.is_file()]
+        size = sum(f.stat().st_size for f in index_files)
+        print(f"  index on disk {size / 2**20:.0f} MiB:", end="")
+        for part in ("state.sqlite", "vectors", "keyword"):
+            mib = sum(f.stat().st_size for f in index_files if part in str(f)) / 2**20
+            print(f" {part} {mib:.0f}", end="")
+        print()
         served = subprocess.run(
             [sys.executable, __file__, "_serve", str(project), str(user), str(qfile)],
             capture_output=True,
@@ -488,8 +245,20 @@ def speed(count: int, base: Path | None, keep: bool) -> None:
                 print(f"    {key:<22} {value[0]:7.2f} / {value[1]:7.2f}")
         print(
             f"    RSS {numbers['rss_mb']:.0f} MB (peak {numbers['hwm_mb']:.0f} MB; anonymous "
-            f"{numbers['RssAnon']:.0f} MB, mapped index files {numbers['RssFile']:.0f} MB)"
+            f"{numbers['RssAnon']:.0f} MB, mapped files {numbers['RssFile']:.0f} MB)"
         )
+        for name, mb in numbers["split"].items():
+            print(f"      {name:<36} {mb:7.1f} MB")
+        if os.environ.get("KIWI_BENCH_RECALL", "1") != "0":
+            recall = subprocess.run(
+                [sys.executable, __file__, "_recall", str(project), str(qfile)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            print(f"  dense recall@10 vs exact int8 cosine: {recall.stdout.strip()} ({load()})")
+        if os.environ.get("KIWI_BENCH_CLI", "1") == "0":
+            return
         env = env_for(project, user)
         for argv in (
             ["search", "send", "email", "gmail", "customer"],
@@ -515,11 +284,17 @@ def speed(count: int, base: Path | None, keep: bool) -> None:
 def main(argv: list[str]) -> None:
     if argv[:1] == ["_serve"]:
         serve(Path(argv[1]), Path(argv[2]), Path(argv[3]))
+    elif argv[:1] == ["_recall"]:
+        asked = json.loads(Path(argv[2]).read_text())
+        sample = asked["intent_4"][:100] + asked["intent_1"][:50] + asked["rare"][:50]
+        mean, items = dense_recall(Path(argv[1]) / ".ai/index", sample)
+        print(f"{mean:.3f} over {len(sample)} queries, {items} items")
     elif argv[:1] == ["bfcl"]:
         bfcl()
     elif argv[:1] == ["speed"] and len(argv) >= 2:
         base = Path(argv[argv.index("--dir") + 1]) if "--dir" in argv else None
-        speed(int(argv[1]), base, "--keep" in argv)
+        fixed = Path(argv[argv.index("--root") + 1]) if "--root" in argv else None
+        speed(int(argv[1]), base, "--keep" in argv, fixed)
     else:
         sys.exit(__doc__)
 

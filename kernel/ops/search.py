@@ -177,7 +177,7 @@ def _ranked(
         vector = default_embedder().embed([query])[0]
         for index in held:
             # the vector index holds every kind and level: read deeper, then filter
-            dense.extend((sim, index, key) for key, sim in index.vectors.search(vector, depth * 2))
+            dense.extend((sim, index, key) for key, sim in index.nearest(vector, depth * 2))
     lexical.sort(key=lambda t: -t[0])
     dense.sort(key=lambda t: -t[0])
     rows: dict[SpaceIndex, dict[int, tuple[Kind, str, int]]] = {}

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from kiwi_mcp.kernel.core.ids import KINDS, Kind
 from kiwi_mcp.kernel.core.spaces import ItemFile, Located, Space
@@ -32,11 +32,15 @@ from kiwi_mcp.kernel.services.index.embedder import Embedder
 from kiwi_mcp.kernel.services.index.entries import Gate, description_of, item_text
 from kiwi_mcp.kernel.services.index.keyword import KeywordDoc, KeywordIndex
 from kiwi_mcp.kernel.services.index.state import LEFT_OUT, SCHEMA_VERSION, Row, State
-from kiwi_mcp.kernel.services.index.vectors import VectorIndex
+from kiwi_mcp.kernel.services.index.vectors import FORMAT, VectorIndex
 from kiwi_mcp.kernel.store.fileio import exclusive_lock
 from kiwi_mcp.kernel.store.files import FileCache, settled, signature_of
 from kiwi_mcp.kernel.store.index_walk import build_index
 from kiwi_mcp.kernel.store.items import ItemStore
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 __all__ = ["BATCH", "Change", "SpaceIndex", "Updated"]
 
@@ -144,12 +148,19 @@ class SpaceIndex:
         return out
 
     def stale(self) -> bool:
-        """Whether the index was made for other trusted keys, another model or schema."""
+        """Whether the index was made for other trusted keys, another model, schema or
+        vector format (an old graph file is rebuilt, never read as this one)."""
         return (
             self.state.meta("schema") != SCHEMA_VERSION
+            or self.state.meta("vectors") != FORMAT
             or self.state.meta("model") != self.model
             or self.state.meta("trust") != self.gate.fingerprint()
         )
+
+    def nearest(self, vector: npt.NDArray[np.float32], limit: int) -> list[tuple[int, float]]:
+        """(key, cosine) of the ``limit`` embedded items nearest ``vector`` (every kind and
+        level: the caller filters), ranked by their int8 vectors."""
+        return self.vectors.search(vector, limit)
 
     # --- writing -------------------------------------------------------------------------
 
@@ -220,11 +231,15 @@ class SpaceIndex:
         shutil.rmtree(self.folder / "keyword", ignore_errors=True)
         self.keyword = KeywordIndex(self.folder / "keyword")
         self.keyword.commit()
-        self.vectors.release()
-        self.vectors.path.unlink(missing_ok=True)
+        self.vectors.clear()
         self.state.clear()
         self.state.set_meta(
-            {"schema": SCHEMA_VERSION, "model": self.model, "trust": self.gate.fingerprint()}
+            {
+                "schema": SCHEMA_VERSION,
+                "vectors": FORMAT,
+                "model": self.model,
+                "trust": self.gate.fingerprint(),
+            }
         )
 
     def _refresh_kind(self, kind: Kind, done: Updated) -> None:
@@ -261,6 +276,8 @@ class SpaceIndex:
                 done,
                 vectors_too=last or (n + 1) % VECTOR_EVERY == 0,
             )
+        if len(changes) > BATCH:
+            self.state.checkpoint()
 
     def _batch(
         self,

@@ -22,7 +22,9 @@ __all__ = ["LEFT_OUT", "Row", "State"]
 
 #: The level of a file that is in no engine (unparsable, unreadable).
 LEFT_OUT: Final = -1
-SCHEMA_VERSION: Final = "3"
+#: 4: the graph holds sign bits and the int8 rows live beside it (meta ``vectors`` names
+#: that format); an older writer resets such an index instead of reading it.
+SCHEMA_VERSION: Final = "4"
 
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -116,6 +118,11 @@ class State:
 
     def close(self) -> None:
         self.db.close()
+
+    def checkpoint(self) -> None:
+        """Fold the write-ahead log into the database and truncate it: after a refresh of
+        many batches it would otherwise stay as large as everything written."""
+        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
     def meta(self, key: str) -> str | None:
         found = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()

@@ -30,6 +30,7 @@ from kiwi_mcp.kernel.core.spaces import ItemFile, Located, Space
 from kiwi_mcp.kernel.errors import KiwiError
 from kiwi_mcp.kernel.services.index.embedder import Embedder
 from kiwi_mcp.kernel.services.index.entries import Gate, description_of, item_text
+from kiwi_mcp.kernel.services.index.freshness import FolderCheck
 from kiwi_mcp.kernel.services.index.keyword import KeywordDoc, KeywordIndex
 from kiwi_mcp.kernel.services.index.state import LEFT_OUT, SCHEMA_VERSION, Row, State
 from kiwi_mcp.kernel.services.index.vectors import FORMAT, VectorIndex
@@ -122,6 +123,7 @@ class SpaceIndex:
         self.clock_ns = clock_ns
         self.files = files or FileCache(clock_ns=clock_ns)
         self.store = ItemStore([space], files=self.files, clock_ns=clock_ns)
+        self._folders = FolderCheck()
         folder.mkdir(parents=True, exist_ok=True)
         self.state = State(folder / "state.sqlite")
         self.vectors = VectorIndex(folder / "vectors.usearch", dim)
@@ -139,13 +141,9 @@ class SpaceIndex:
     # --- reading -------------------------------------------------------------------------
 
     def changed_kinds(self, kinds: Sequence[Kind] = KINDS) -> list[Kind]:
-        """The kinds whose folders changed since the last commit (a stat per folder)."""
-        out: list[Kind] = []
-        for kind in kinds:
-            mtimes = self.state.folders(kind)
-            if not mtimes or any(_mtime(p) != m for p, m in mtimes.items()):
-                out.append(kind)
-        return out
+        """The kinds whose folders changed since the last commit (``freshness.py``: a stat
+        per folder, or none in a server while the folder watch saw nothing)."""
+        return self._folders.changed(kinds, self.state.folders)
 
     def stale(self) -> bool:
         """Whether the index was made for other trusted keys, another model, schema or
@@ -383,13 +381,6 @@ def _failpoint(step: str) -> None:
     recorded): the crash tests' cue, as the thread runner's ``KIWI_THREAD_CRASH_AFTER``."""
     if os.environ.get("KIWI_INDEX_CRASH_AT") == step:
         os.kill(os.getpid(), signal.SIGKILL)
-
-
-def _mtime(path: str) -> int:
-    try:
-        return os.stat(path).st_mtime_ns
-    except OSError:
-        return -1
 
 
 def _shown(path: Path, root: Path) -> str:

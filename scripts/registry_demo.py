@@ -91,6 +91,8 @@ def main() -> None:
         kiwi(carol, "trust", "add", str(alice / "user" / "keys" / "signing_key.pub"))
         kiwi(carol, "registry", "install", "tool", "alice/greet@1.0.0", "--registry", url)
         kiwi(carol, "run", "alice/greet", "-p", "name=Carol")
+        kiwi(carol, "lockfile", "freeze", "alice/greet")  # locks the registry pin too
+        kiwi(carol, "lockfile", "validate", "alice/greet")
     finally:
         server.terminate()
         server.wait(timeout=30)

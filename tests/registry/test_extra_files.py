@@ -350,3 +350,25 @@ def test_which_extra_files_the_store_would_read_as_tools() -> None:
     assert item_among_files("alice/calc", "Fetch.yaml", shadow) is None  # not an id
     assert item_among_files("alice/calc", "helper.py", HELPER.encode()) is None  # a module
     assert item_among_files("alice/calc", "data/words.txt", WORDS.encode()) is None
+
+
+def test_the_cli_install_names_the_files_it_wrote(
+    registry: LiveRegistry,
+    alice: Person,
+    carol: Person,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from kiwi_mcp.kernel.faces.cli.main import main
+
+    url = registry.url
+    _calc_published(alice, url, trusted_by=carol)
+    monkeypatch.setenv("KIWI_USER_SPACE", str(carol.user_space))
+    monkeypatch.setenv("KIWI_AUTH_BACKEND", "file")
+    capsys.readouterr()
+    argv = ["install", "tool", "alice/calc", "--registry", url]
+    assert main(["--project", str(carol.project), "registry", *argv]) == 0
+    out = capsys.readouterr().out
+    folder = _folder(carol)
+    assert f"  + {folder / 'helper.py'}" in out
+    assert f"  + {folder / 'data' / 'words.txt'}" in out

@@ -278,6 +278,7 @@ def _install(args: argparse.Namespace, ctx: CliContext) -> int:
         [
             f"installed {done.kind} {done.id}@{done.version} by {done.publisher}",
             f"  {done.path}",
+            *(f"  + {done.path.parent / rel}" for rel in done.files),
             f"  hash {done.content_hash}; pinned to {done.registry}",
         ],
     )

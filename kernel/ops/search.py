@@ -26,7 +26,15 @@ from kiwi_mcp.kernel.services.index.state import Row
 if TYPE_CHECKING:
     from kiwi_mcp.kernel.exec.kernel import Kernel
 
-__all__ = ["MODES", "Mode", "SearchHit", "check_mode", "search", "skipped_entries"]
+__all__ = [
+    "MODES",
+    "Mode",
+    "SearchHit",
+    "check_mode",
+    "left_out_count",
+    "search",
+    "skipped_entries",
+]
 
 Mode = Literal["hybrid", "keyword", "semantic"]
 MODES: Final[tuple[Mode, ...]] = get_args(Mode)
@@ -258,9 +266,9 @@ def skipped_entries(
     """What the last listing of ``kinds`` in ``spaces`` left out and why (symlink loops,
     dangling links, FIFOs…), each path relative to its space's ``.ai`` folder: shown next to
     search results so a broken entry is reported, never silently missing. Read from the
-    indexes: no folder is listed for it."""
+    indexes as the search just left them: nothing is listed or refreshed for it."""
     out: list[dict[str, str]] = []
-    with indexes(kernel, spaces) as held:
+    with indexes(kernel, spaces, fresh=False) as held:
         for index in held:
             for kind, path, reason in index.state.skipped():
                 if kind in kinds:
@@ -268,3 +276,15 @@ def skipped_entries(
                         {"kind": kind, "space": index.space.name, "path": path, "reason": reason}
                     )
     return out
+
+
+def left_out_count(
+    kernel: Kernel, *, kinds: Sequence[Kind] = KINDS, spaces: Sequence[SpaceName] = SPACE_ORDER
+) -> int:
+    """How many items of ``kinds`` the indexes hold but never return under the kernel's
+    ``KIWI_VERIFY`` (unsigned, changed, unreadable): said next to results, so an item that
+    is missing for a reason is not mistaken for one that does not exist (``kiwi index
+    status`` names each). Read as the search just left the indexes."""
+    floor = min_level(kernel.settings.verify)
+    with indexes(kernel, spaces, fresh=False) as held:
+        return sum(1 for i in held for row in i.state.left_out(floor) if row.kind in kinds)

@@ -262,7 +262,7 @@ def _show(args: argparse.Namespace, ctx: CliContext) -> int:
 
 def _search(args: argparse.Namespace, ctx: CliContext) -> int:
     from kiwi_mcp.kernel.core.ids import KINDS, parse_kind
-    from kiwi_mcp.kernel.ops.search import search, skipped_entries
+    from kiwi_mcp.kernel.ops.search import left_out_count, search, skipped_entries
 
     kernel = open_kernel(ctx)
     kinds = (parse_kind(args.kind),) if args.kind else KINDS
@@ -270,6 +270,14 @@ def _search(args: argparse.Namespace, ctx: CliContext) -> int:
     hits = search(kernel, query, kinds=kinds, limit=args.limit, mode=args.mode, signed=args.signed)
     for entry in skipped_entries(kernel, kinds=kinds):
         ctx.diag(f"kiwi: skipped {entry['space']}:{entry['path']}: {entry['reason']}")
+    left_out = left_out_count(kernel, kinds=kinds)
+    if left_out:
+        many = left_out > 1
+        ctx.diag(
+            f"kiwi: {left_out} {'items are' if many else 'item is'} left out of the results, as"
+            f" {'they do' if many else 'it does'} not verify under"
+            f" KIWI_VERIFY={kernel.settings.verify} ('kiwi index status' says which and why)"
+        )
     if ctx.json:
         ctx.emit_json([hit.to_dict() for hit in hits])
         return EXIT_OK

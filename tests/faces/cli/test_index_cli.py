@@ -30,6 +30,8 @@ def test_status_lists_what_was_left_out_and_why_and_search_modes_answer(
         assert hits[0]["id"] == "weather", mode
         assert hits[0]["signed"] is True
         assert not {"unsigned", "broken"} & {h["id"] for h in hits}
+        assert "2 items are left out of the results" in done.stderr  # said, not silent
+        assert "KIWI_VERIFY=signed ('kiwi index status' says which and why)" in done.stderr
     status = json.loads(project.kiwi("--json", "index", "status").stdout)
     assert status["verify"] == "signed"
     spaces = {s["space"]: s for s in status["spaces"]}
@@ -41,6 +43,9 @@ def test_status_lists_what_was_left_out_and_why_and_search_modes_answer(
     assert spaces["project"]["folder"] == str(project.root / ".ai" / "index")
     shown = project.kiwi("index", "status").stdout
     assert "left out tools/unsigned.yaml: SIGNATURE_MISSING" in shown
+    project.sign("unsigned")
+    done = project.kiwi("search", "climate")
+    assert "1 item is left out" in done.stderr  # only the broken one now
 
 
 def test_refresh_and_rebuild_report_what_they_did(project: Project) -> None:

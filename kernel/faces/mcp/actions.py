@@ -30,7 +30,7 @@ _SPACES: tuple[SpaceName, ...] = ("project", "user", "system")
 
 def search_items(kernel: Kernel, args: Mapping[str, Any]) -> dict[str, Any]:
     from kiwi_mcp.kernel.core.ids import KINDS
-    from kiwi_mcp.kernel.ops.search import search, skipped_entries
+    from kiwi_mcp.kernel.ops.search import left_out_count, search, skipped_entries
 
     kinds = (parse_kind(args["item_type"]),) if "item_type" in args else KINDS
     source = args["source"]
@@ -49,6 +49,13 @@ def search_items(kernel: Kernel, args: Mapping[str, Any]) -> dict[str, Any]:
     skipped = skipped_entries(kernel, kinds=kinds, spaces=spaces)
     if skipped:
         data["skipped"] = skipped
+    left_out = left_out_count(kernel, kinds=kinds, spaces=spaces)
+    if left_out:  # missing for a reason, not absent: the operator can see which
+        data["left_out"] = {
+            "count": left_out,
+            "why": f"they do not verify under KIWI_VERIFY={kernel.settings.verify}",
+            "hint": "Ask the operator to run 'kiwi index status', which names each and why.",
+        }
     return data
 
 

@@ -289,6 +289,21 @@ def test_search_reports_what_the_index_left_out_without_absolute_paths(
     assert str(mcp_project.root) not in json.dumps(skipped)
 
 
+def test_search_says_how_many_items_it_left_out_for_not_verifying(
+    mcp_project: McpProject,
+) -> None:
+    (mcp_project.root / ".ai/tools/unsigned_greet.yaml").write_text(
+        'version: "1.0.0"\nexecutor_id: primitives/subprocess\n'
+        "description: Greet without a signature\nconfig: {command: echo}\n"
+    )
+    envelope = call(mcp_project, "search", {"query": "greet"})
+    assert "unsigned_greet" not in [hit["id"] for hit in envelope["data"]["hits"]]
+    left_out = envelope["data"]["left_out"]
+    assert left_out["count"] == 1
+    assert "KIWI_VERIFY=signed" in left_out["why"]
+    assert "kiwi index status" in left_out["hint"]
+
+
 def test_resource_templates_are_answered_and_empty(mcp_project: McpProject) -> None:
     async def body(client: Client) -> Any:
         return await client.list_resource_templates()

@@ -25,6 +25,7 @@ import uvicorn
 from kiwi_mcp.registry.app import create_app
 from kiwi_mcp.registry.localdb import LocalPostgres, start
 from kiwi_mcp.registry.schema import migrate
+from tests.registry.people import Person, person
 
 _numbers = itertools.count()
 
@@ -119,3 +120,21 @@ def registry(shared_database: str) -> Iterator[LiveRegistry]:
         yield LiveRegistry(url=url, database=database)
     finally:
         running.stop()
+
+
+@pytest.fixture
+def alice(tmp_path: Path) -> Person:
+    """A publisher with her own project, user space and key."""
+    return person(tmp_path, "alice")
+
+
+@pytest.fixture
+def bob(tmp_path: Path) -> Person:
+    """Another publisher."""
+    return person(tmp_path, "bob")
+
+
+@pytest.fixture
+def carol(tmp_path: Path) -> Person:
+    """A consumer, who trusts whom she chooses."""
+    return person(tmp_path, "carol")

@@ -18,7 +18,7 @@ from kiwi_mcp.kernel.ops.sign import sign_items
 from kiwi_mcp.kernel.trust.signing import sign_item
 from kiwi_mcp.registry.items import check_item
 from tests.registry.conftest import LiveRegistry
-from tests.registry.people import Person, person
+from tests.registry.people import Person
 
 CALC = '''"""Count words with a helper module and a word list shipped beside the tool."""
 
@@ -48,16 +48,6 @@ def known(text):
 """
 
 WORDS = "kiwi fern tūī\n"
-
-
-@pytest.fixture
-def alice(tmp_path: Path) -> Person:
-    return person(tmp_path, "alice")
-
-
-@pytest.fixture
-def carol(tmp_path: Path) -> Person:
-    return person(tmp_path, "carol")
 
 
 def _folder(who: Person) -> Path:

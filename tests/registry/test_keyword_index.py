@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,7 +12,7 @@ from kiwi_mcp.kernel.ops.registry import login, publish, write
 from kiwi_mcp.registry.keyword_index import KeywordIndex, parse_tsquery, parse_tsvector
 from kiwi_mcp.registry.localdb import LocalPostgres
 from tests.registry.conftest import fresh_database, run_server
-from tests.registry.people import GREET, Person, person
+from tests.registry.people import GREET, Person
 
 TOPICS = {
     "alice/rain": "Rain gauge reading for a weather station",
@@ -48,11 +47,6 @@ def _publish_topics(who: Person, url: str) -> None:
         )
         who.write_tool(item_id, text)
         who.run(lambda k, i=item_id: publish(k, url, "tool", i))
-
-
-@pytest.fixture
-def alice(tmp_path: Path) -> Person:
-    return person(tmp_path, "alice")
 
 
 def test_the_index_and_postgresql_find_the_same_items(

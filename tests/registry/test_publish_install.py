@@ -28,21 +28,6 @@ from tests.registry.conftest import LiveRegistry
 from tests.registry.people import GREET, Person, person
 
 
-@pytest.fixture
-def alice(tmp_path: Path) -> Person:
-    return person(tmp_path, "alice")
-
-
-@pytest.fixture
-def bob(tmp_path: Path) -> Person:
-    return person(tmp_path, "bob")
-
-
-@pytest.fixture
-def carol(tmp_path: Path) -> Person:
-    return person(tmp_path, "carol")
-
-
 def _login(who: Person, url: str, name: str | None = None) -> dict[str, object]:
     result: dict[str, object] = who.run(lambda k: login(k, url, name or who.name))
     return result

@@ -23,11 +23,6 @@ config: {}
 """
 
 
-@pytest.fixture
-def alice(tmp_path: Path) -> Person:
-    return person(tmp_path, "alice")
-
-
 def test_a_login_started_on_one_instance_finishes_on_another(
     postgres: LocalPostgres, alice: Person
 ) -> None:

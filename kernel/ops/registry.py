@@ -103,7 +103,10 @@ def token_for(kernel: Kernel, url: str) -> str:
     record = kernel.auth.record(service_for(base))
     if record is None:
         raise AuthRequired(f"not logged in to the registry {base}", hint=_login_hint(base))
-    if record.is_expired(kernel.clock()):
+    from kiwi_mcp.kernel.services.auth.store import EXPIRY_SKEW_S
+
+    # the AuthStore's own margin: a token it would refuse to inject is expired here too
+    if record.is_expired(kernel.clock(), skew=EXPIRY_SKEW_S):
         raise AuthRequired(
             f"the login to the registry {base} has expired",
             hint=_login_hint(base),

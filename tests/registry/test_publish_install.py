@@ -6,6 +6,7 @@ import asyncio
 import json
 import time
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -261,6 +262,20 @@ def test_an_expired_token_is_not_even_sent(registry: LiveRegistry, tmp_path: Pat
     with pytest.raises(AuthRequired) as caught:
         dave.run(lambda k: write(k, registry.url, "whoami", {}))
     assert caught.value.message == f"the login to the registry {registry.url} has expired"
+
+
+def test_a_token_about_to_expire_is_refused_with_the_login_command(
+    registry: LiveRegistry, tmp_path: Path
+) -> None:
+    """Within the AuthStore's margin the kernel would not inject it: the registry verbs say
+    so first, with the login command (not the generic ``kiwi auth signin``)."""
+    now = [time.time()]
+    dave = person(tmp_path, "dave", clock=lambda: now[0])
+    expires_at = datetime.fromisoformat(str(_login(dave, registry.url)["expires_at"])).timestamp()
+    now[0] = expires_at - 10
+    with pytest.raises(AuthRequired) as caught:
+        dave.run(lambda k: write(k, registry.url, "whoami", {}))
+    assert "kiwi registry login" in str(caught.value.hint)
 
 
 def test_the_token_is_kept_under_the_registry_service(

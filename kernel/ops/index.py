@@ -3,8 +3,10 @@
 
 Indexes are opened once per process and kept (a long-lived server answers from warm
 engines); each is refreshed at the start of an operation, which costs a stat per folder
-when nothing changed. The system space's index is built once per installed version (named
-by the hash of its ``manifest.json``) under the user space, which is writable.
+when nothing changed (none in a server while its folder watch saw nothing), and a server
+also refreshes the ones it has opened a few times a second (``refresh_open``). The system
+space's index is built once per installed version (named by the hash of its
+``manifest.json``) under the user space, which is writable.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ __all__ = [
     "indexes",
     "rebuild",
     "refresh",
+    "refresh_open",
     "status",
 ]
 
@@ -101,6 +104,29 @@ def refresh(kernel: Kernel, *, full: bool = False) -> dict[SpaceName, Updated]:
         for index in held:
             out[index.space.name] = index.refresh(full=full)
     return out
+
+
+def refresh_open() -> int:
+    """Bring every index this process has opened up to date: what ``kiwi serve`` runs a few
+    times a second (SPEC §15: a long-lived kernel keeps its indexes current, one commit per
+    beat of changes), so a changed file is indexed before anyone searches for it. An index
+    a search holds is passed by (that search refreshes it). Returns how many took changes.
+
+    Raises:
+        KiwiError / OSError: a refresh failed (the index keeps its last commit).
+    """
+    with _open_lock:
+        held = list(_open.values())
+    changed = 0
+    for index, lock in held:
+        if not lock.acquire(blocking=False):
+            continue
+        try:
+            done = index.refresh()
+        finally:
+            lock.release()
+        changed += bool(done.added or done.removed or done.recovered)
+    return changed
 
 
 def rebuild(kernel: Kernel, spaces: Sequence[SpaceName] = SPACE_ORDER) -> dict[SpaceName, Updated]:

@@ -45,12 +45,15 @@ async def serve_stdio(contexts: ProjectContexts, exposed: Sequence[ExposedTool] 
 
     ``exposed``: tools listed next to the five (``kiwi serve --expose``).
     """
+    from kiwi_mcp.kernel.faces.mcp.keeper import keep_indexes_current
     from kiwi_mcp.kernel.faces.mcp.stdio_channel import stdio_channel
 
     server = build_server(contexts, exposed)
     try:
-        async with stdio_channel() as (read_stream, write_stream):
+        async with stdio_channel() as (read_stream, write_stream), anyio.create_task_group() as tg:
+            tg.start_soon(keep_indexes_current)
             await server.run(read_stream, write_stream, server.create_initialization_options())
+            tg.cancel_scope.cancel()
     finally:
         with anyio.CancelScope(shield=True):
             await contexts.aclose()
@@ -157,9 +160,14 @@ async def serve_http(
     config = uvicorn.Config(
         app, log_config=None, log_level="warning", access_log=False, lifespan="on"
     )
+    from kiwi_mcp.kernel.faces.mcp.keeper import keep_indexes_current
+
     try:
         (announce or _announce)(url)
-        await uvicorn.Server(config).serve(sockets=[sock])
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(keep_indexes_current)
+            await uvicorn.Server(config).serve(sockets=[sock])
+            tg.cancel_scope.cancel()
     finally:
         sock.close()
         with anyio.CancelScope(shield=True):

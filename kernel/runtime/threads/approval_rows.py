@@ -11,28 +11,17 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
-from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager
+from collections.abc import Mapping
 from typing import Any
 
 from kiwi_mcp.kernel.runtime.threads.records import ApprovalRecord, approval_from_row
+from kiwi_mcp.kernel.runtime.threads.row_host import RowHost
 
 __all__ = ["ApprovalRows"]
 
 
-class ApprovalRows:
+class ApprovalRows(RowHost):
     """Approval rows; the connection, lock, clock and transactions are the registry's."""
-
-    _db: sqlite3.Connection
-    _lock: threading.RLock
-    _clock: Callable[[], float]
-
-    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
-        raise NotImplementedError
-
-    def _row(self, db: sqlite3.Connection, thread_id: str) -> sqlite3.Row:
-        raise NotImplementedError
 
     def request_approval(
         self,

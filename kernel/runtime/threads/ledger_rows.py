@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
-from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -22,6 +20,7 @@ from kiwi_mcp.kernel.runtime.threads.records import (
     money,
     record_from_row,
 )
+from kiwi_mcp.kernel.runtime.threads.row_host import RowHost
 
 __all__ = ["LedgerRows", "set_columns"]
 
@@ -32,18 +31,8 @@ def set_columns(db: sqlite3.Connection, thread_id: str, sets: Mapping[str, Any])
     db.execute(f"UPDATE threads SET {columns} WHERE thread_id = ?", (*sets.values(), thread_id))
 
 
-class LedgerRows:
+class LedgerRows(RowHost):
     """Reservations; the connection, lock, clock and transactions are the registry's."""
-
-    _db: sqlite3.Connection
-    _lock: threading.RLock
-    _clock: Callable[[], float]
-
-    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
-        raise NotImplementedError
-
-    def _row(self, db: sqlite3.Connection, thread_id: str) -> sqlite3.Row:
-        raise NotImplementedError
 
     def _lineage(self, db: sqlite3.Connection, thread_id: str) -> list[ThreadRecord]:
         chain = [record_from_row(self._row(db, thread_id))]

@@ -12,6 +12,10 @@ import os
 
 from hypothesis import HealthCheck, settings
 
+# commands run in-process unless a test says otherwise (tests/faces/cli/test_warm.py): a warm
+# process left behind by one test would serve the next's commands
+os.environ["KIWI_WARM"] = "0"
+
 settings.register_profile(
     "ci", deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
 )

@@ -37,6 +37,7 @@ __all__ = [
     "ids_named",
     "index_folder",
     "indexes",
+    "load_model",
     "rebuild",
     "refresh",
     "refresh_open",
@@ -218,3 +219,13 @@ def _relative(path: str, root: Path) -> str:
         return Path(path).relative_to(root).as_posix()
     except ValueError:
         return Path(path).name
+
+
+def load_model() -> None:
+    """Load the bundled embedding model now (the warm process does, before any search):
+    its table is mapped and its tokenizer read, nothing is embedded.
+
+    Raises:
+        NotAvailable: the model is not installed or damaged.
+    """
+    default_embedder()

@@ -99,6 +99,7 @@ class Sandbox:
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": str(top),
+            "KIWI_WARM": "0",  # in-process: tests/faces/cli/test_warm.py runs the warm process
             "KIWI_USER_SPACE": str(top / "user"),
             "KIWI_AUTH_BACKEND": "file",
             "LANG": "C.UTF-8",

@@ -209,6 +209,7 @@ def run_top_to_bottom(commands: list[Command], root: Path) -> tuple[list[Outcome
     env = {
         "PATH": f"{Path(KIWI).parent}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
         "HOME": str(home),
+        "KIWI_WARM": "0",  # in-process: tests/faces/cli/test_warm.py runs the warm process
         "KIWI_USER_SPACE": str(root / "user"),
         "KIWI_AUTH_BACKEND": "file",
     }

@@ -135,6 +135,7 @@ def test_the_installed_package_runs_chains_from_another_folder(
     env = {
         "PATH": os.environ["PATH"],
         "HOME": str(tmp_path),
+        "KIWI_WARM": "0",  # in-process: tests/faces/cli/test_warm.py runs the warm process
         "KIWI_USER_SPACE": str(tmp_path / "u"),
     }
     where = subprocess.run(

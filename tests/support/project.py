@@ -71,6 +71,7 @@ def project(tmp_path: Path) -> Project:
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(tmp_path),
+        "KIWI_WARM": "0",  # in-process: tests/faces/cli/test_warm.py runs the warm process
         "KIWI_USER_SPACE": str(user),
         "KIWI_AUTH_BACKEND": "file",
     }

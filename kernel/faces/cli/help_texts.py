@@ -132,6 +132,21 @@ TEXTS: dict[str, tuple[str, tuple[str, ...]]] = {
         "Show the credential backend and each service's status (never a secret).",
         ("kiwi auth status", "kiwi --json auth status"),
     ),
+    "warm status": (
+        "Whether this Kiwi's warm process runs (its pid), its socket, and whether KIWI_WARM=0"
+        " turns it off here.",
+        ("kiwi warm status", "kiwi --json warm status"),
+    ),
+    "warm start": (
+        "Start the warm process now and wait until it takes commands (a short command starts"
+        " it by itself when none answers).",
+        ("kiwi warm start",),
+    ),
+    "warm stop": (
+        "Stop the warm process: it takes no more commands, the running ones finish; the next"
+        " short command starts a new one.",
+        ("kiwi warm stop", "KIWI_WARM=0 kiwi run hello"),
+    ),
 }
 
 

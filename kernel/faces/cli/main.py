@@ -34,6 +34,7 @@ _COMMAND_MODULES = (
     "kiwi_mcp.kernel.faces.cli.approval_cmds",
     "kiwi_mcp.kernel.faces.cli.index_cmds",
     "kiwi_mcp.kernel.faces.cli.registry_cmds",
+    "kiwi_mcp.kernel.faces.cli.warm_cmds",
 )
 
 
@@ -162,6 +163,10 @@ def main(argv: Sequence[str] | None = None, *, os_name: str | None = None) -> in
         kept = help_cache.read()
         if kept is not None:
             return _print_help(kept, to_stderr=not given)
+    if argv is None:  # a `kiwi` process: the warm process runs it, when one is there
+        from kiwi_mcp.kernel.faces.cli import warm
+
+        warm.hand_over(_command_of(hoisted))  # exits when it was taken there
     from kiwi_mcp.kernel.faces.cli.parsers import UsageExit
 
     parser = build_parser(_command_of(hoisted))

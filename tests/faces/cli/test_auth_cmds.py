@@ -222,6 +222,7 @@ def test_status_reports_the_file_fallback_when_no_keyring_works(tmp_path: Path) 
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(tmp_path),
+        "KIWI_WARM": "0",  # in-process: tests/faces/cli/test_warm.py runs the warm process
         "KIWI_USER_SPACE": str(tmp_path / "user"),
         "KIWI_AUTH_BACKEND": "auto",
         "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",

@@ -66,6 +66,7 @@ def _child_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(tmp_path / "home"),
+        "KIWI_WARM": "0",  # in-process: tests/faces/cli/test_warm.py runs the warm process
         "XDG_DATA_HOME": str(tmp_path / "data"),
         "XDG_CONFIG_HOME": str(tmp_path / "config"),
         "XDG_RUNTIME_DIR": str(runtime),

@@ -181,6 +181,10 @@ def make_projects(root: Path, sizes: Sequence[int], quick: bool) -> dict[str, st
         "HOME": str(root),
         "KIWI_USER_SPACE": str(user),
         "KIWI_AUTH_BACKEND": "file",
+        # parts 1, 2 and 4 measure the kernel in-process, as before the warm process; part 3
+        # measures start-up both ways
+        "KIWI_WARM": "0",
+        "KIWI_WARM_DIR": str(root / "warm"),
     }
     (root / "small" / ".ai" / "tools").mkdir(parents=True)
     _kiwi(["keys", "init"], root / "small", env)
@@ -399,20 +403,34 @@ async def _mcp_execute(root: Path, sizes: Sequence[int], env: dict[str, str], ca
 
 def bench_startup(root: Path, env: dict[str, str], runs: int) -> None:
     small = root / "small"
+    warm_env = {**env, "KIWI_WARM": "1"}
+    started = subprocess.run(
+        [KIWI, "warm", "start"], cwd=small, env=warm_env, capture_output=True, text=True
+    )
+    if started.returncode != 0:
+        raise BenchError(f"kiwi warm start: {started.stderr}")
     argvs = {
-        "python -c pass": [sys.executable, "-c", "pass"],
-        "kiwi --help": [KIWI, "--help"],
-        "kiwi run hello": [KIWI, "run", "hello"],
+        "python -c pass": ([sys.executable, "-c", "pass"], env),
+        "kiwi --help": ([KIWI, "--help"], env),
+        "kiwi run hello": ([KIWI, "run", "hello"], warm_env),
+        "  in-process": ([KIWI, "run", "hello"], env),
+        "kiwi --version": ([KIWI, "--version"], warm_env),
     }
     samples: dict[str, list[float]] = {name: [] for name in argvs}
-    for argv in argvs.values():
-        _wall(argv, small, env)
-    for _ in range(runs):
-        for name, argv in argvs.items():
-            samples[name].append(_wall(argv, small, env))
+    try:
+        for argv, run_env in argvs.values():
+            _wall(argv, small, run_env)
+        for _ in range(runs):
+            for name, (argv, run_env) in argvs.items():
+                samples[name].append(_wall(argv, small, run_env))
+    finally:
+        subprocess.run([KIWI, "warm", "stop"], cwd=small, env=warm_env, capture_output=True)
     bare = _median_ms(samples["python -c pass"])
     targets = {"kiwi --help": HELP_TARGET, "kiwi run hello": HELLO_TARGET}
-    print(f"start-up, {runs} runs each, alternated ({sys.executable})")
+    print(f"start-up, {runs} runs each, alternated ({sys.executable}); 'kiwi run hello' and")
+    print(
+        "'kiwi --version' through the warm process (started first), '  in-process' with KIWI_WARM=0"
+    )
     for name in argvs:
         ms = _median_ms(samples[name])
         line = f"  {name:<15} {ms:7.1f} ms  {ms / bare:5.2f}× python -c pass"
@@ -532,9 +550,14 @@ def main() -> None:
     parser.add_argument(
         "--profile", action="store_true", help="cProfile one resolve and run at the largest N"
     )
+    parser.add_argument(
+        "--startup", type=int, metavar="RUNS", help="only part 3, with RUNS runs of each command"
+    )
     args = parser.parse_args()
     quick: bool = args.quick
     sizes = (100, 1_000, 10_000) if quick else (100, 1_000, 10_000, 100_000)
+    if args.startup:
+        sizes = (100,)
     rounds = args.rounds or (5 if quick else 9)
     calls = args.calls or (100 if quick else 300)
     began = time.perf_counter()
@@ -544,6 +567,9 @@ def main() -> None:
         root = Path(tmp)
         print(f"\n== projects (under {root})")
         env = make_projects(root, sizes, quick)
+        if args.startup:
+            _part("3. start-up", lambda: bench_startup(root, env, args.startup))
+            return
         _part(
             f"1. locate one tool ({TARGET} / bare {BARE})",
             lambda: bench_locate(root, sizes, env, rounds, quick),

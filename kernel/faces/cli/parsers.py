@@ -55,8 +55,8 @@ def _build(modules: Sequence[str], command: str | None) -> argparse.ArgumentPars
     parser = _Parser(
         prog="kiwi",
         description="Kiwi: a small, data-driven kernel for AI agents.",
-        epilog="Environment: KIWI_USER_SPACE, KIWI_VERIFY, KIWI_LOCKFILE, "
-        "KIWI_AUTH_BACKEND, KIWI_LOG (log level), KIWI_LOG_FILE (also log there).",
+        epilog="Environment: KIWI_USER_SPACE, KIWI_VERIFY, KIWI_LOCKFILE, KIWI_AUTH_BACKEND, "
+        "KIWI_LOG (log level), KIWI_LOG_FILE (also log there), KIWI_WARM=0 (no warm process).",
     )
     parser.add_argument(
         "--project",

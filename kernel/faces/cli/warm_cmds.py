@@ -34,35 +34,35 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     actions.add_parser("stop", help="stop it (running commands finish)").set_defaults(func=_stop)
 
 
-def _where() -> tuple[str | None, str, str]:
+def _located(ctx: CliContext) -> tuple[str, str, str, int | None] | None:
+    """This Kiwi's warm folder, socket name, key and running pid; None (said) without a
+    private folder."""
+    base = warm.folder()
+    if base is None:
+        ctx.diag(
+            "kiwi: no private folder for the warm process (KIWI_WARM_DIR, $XDG_RUNTIME_DIR/kiwi"
+            " or /tmp/kiwi-<uid> must be a folder of this user with no access for others)\n"
+            "  hint: chmod 700 that folder, or point KIWI_WARM_DIR at one"
+        )
+        return None
     key = warm.key_text()
-    return warm.folder(), warm.socket_name(key), key
-
-
-def _pid(base: str, name: str) -> int | None:
+    name = warm.socket_name(key)
+    pid: int | None = None
     try:
         with open(os.path.join(base, name + ".pid"), encoding="ascii") as kept:
-            pid = int(kept.read().strip())
-        os.kill(pid, 0)
+            number = int(kept.read().strip())
+        os.kill(number, 0)  # alive (a pid file outlives only a killed process)
+        pid = number
     except (OSError, ValueError):
-        return None
-    return pid
-
-
-def _unusable(ctx: CliContext) -> int:
-    ctx.diag(
-        "kiwi: no private folder for the warm process (KIWI_WARM_DIR, $XDG_RUNTIME_DIR/kiwi"
-        " or /tmp/kiwi-<uid> must be a folder of this user with no access for others)\n"
-        "  hint: chmod 700 that folder, or point KIWI_WARM_DIR at one"
-    )
-    return EXIT_FAILED
+        pass
+    return base, name, key, pid
 
 
 def _status(args: argparse.Namespace, ctx: CliContext) -> int:
-    base, name, _ = _where()
-    if base is None:
-        return _unusable(ctx)
-    pid = _pid(base, name)
+    found = _located(ctx)
+    if found is None:
+        return EXIT_FAILED
+    base, name, _, pid = found
     disabled = os.environ.get("KIWI_WARM", "1") == "0"
     socket_path = os.path.join(base, name + ".sock")
     if ctx.json:
@@ -79,10 +79,10 @@ def _status(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def _start(args: argparse.Namespace, ctx: CliContext) -> int:
-    base, name, key = _where()
-    if base is None:
-        return _unusable(ctx)
-    pid = _pid(base, name)
+    found = _located(ctx)
+    if found is None:
+        return EXIT_FAILED
+    base, name, key, pid = found
     if pid is None:
         spawned = warm.start(base, name, key)
         if spawned is None:
@@ -96,7 +96,8 @@ def _start(args: argparse.Namespace, ctx: CliContext) -> int:
             if ended and not _locked(os.path.join(base, name + ".lock")):
                 break  # it ended and none other is starting: its log says why
             time.sleep(0.05)  # it imports the kernel first (about a second)
-        pid = _pid(base, name)
+        again = _located(ctx)
+        pid = again[3] if again else None
     if pid is None:
         ctx.diag(f"kiwi: the warm process did not start\n  hint: read {base}/{name}.log")
         return EXIT_FAILED
@@ -125,10 +126,10 @@ def _locked(path: str) -> bool:
 
 
 def _stop(args: argparse.Namespace, ctx: CliContext) -> int:
-    base, name, _ = _where()
-    if base is None:
-        return _unusable(ctx)
-    pid = _pid(base, name)
+    found = _located(ctx)
+    if found is None:
+        return EXIT_FAILED
+    pid = found[3]
     if pid is not None:
         os.kill(pid, 15)  # SIGTERM: it takes no more commands; running ones finish
     if ctx.json:

@@ -69,6 +69,19 @@ def warm(project: Project) -> Iterator[Project]:  # noqa: F811
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def _waiting(proj: Project, marker: Path, *args: str, **streams: object) -> subprocess.Popen[str]:
+    """``kiwi [args] run who`` waiting for ``marker``, once its tool has started."""
+    client: subprocess.Popen[str] = subprocess.Popen(  # type: ignore[call-overload]
+        [KIWI, *args, "run", "who", "-p", f"wait_for={marker}"],
+        cwd=proj.root,
+        env=proj.env,
+        text=True,
+        **streams,
+    )
+    _until(Path(str(marker) + ".pid").exists, "the tool started")
+    return client
+
+
 def _warm_pid(proj: Project) -> int:
     status = proj.kiwi("--json", "warm", "status")
     assert status.returncode == 0, status.stderr
@@ -129,17 +142,8 @@ def test_ctrl_c_reaches_the_command_and_the_exit_status_is_its_own(
     warm: Project, tmp_path: Path
 ) -> None:
     marker = tmp_path / "go"
-    client = subprocess.Popen(
-        [KIWI, "run", "who", "-p", f"wait_for={marker}"],
-        cwd=warm.root,
-        env=warm.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    pid_file = Path(str(marker) + ".pid")
-    _until(pid_file.exists, "the tool started")
-    kiwi_child = int(pid_file.read_text())
+    client = _waiting(warm, marker, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    kiwi_child = int(Path(str(marker) + ".pid").read_text())
     assert kiwi_child != client.pid
     client.send_signal(signal.SIGINT)
     _, err = client.communicate(timeout=60)
@@ -150,16 +154,8 @@ def test_ctrl_c_reaches_the_command_and_the_exit_status_is_its_own(
 
 def test_a_caller_that_dies_takes_its_command_down(warm: Project, tmp_path: Path) -> None:
     marker = tmp_path / "go"
-    client = subprocess.Popen(
-        [KIWI, "run", "who", "-p", f"wait_for={marker}"],
-        cwd=warm.root,
-        env=warm.env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    pid_file = Path(str(marker) + ".pid")
-    _until(pid_file.exists, "the tool started")
-    kiwi_child = int(pid_file.read_text())
+    client = _waiting(warm, marker, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    kiwi_child = int(Path(str(marker) + ".pid").read_text())
     client.kill()
     client.wait(timeout=60)
     _until(lambda: not Path(f"/proc/{kiwi_child}").exists(), "the orphaned command was stopped")
@@ -170,15 +166,7 @@ def test_commands_run_side_by_side_and_stop_lets_the_running_one_finish(
     warm: Project, tmp_path: Path
 ) -> None:
     marker = tmp_path / "go"
-    slow = subprocess.Popen(
-        [KIWI, "--json", "run", "who", "-p", f"wait_for={marker}"],
-        cwd=warm.root,
-        env=warm.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    _until(Path(str(marker) + ".pid").exists, "the slow command started")
+    slow = _waiting(warm, marker, "--json", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     warm_pid = _warm_pid(warm)
     quick = warm.kiwi("--json", "run", "who")  # while the slow one runs
     assert json.loads(quick.stdout)["data"]["parent_of_kiwi"] == warm_pid

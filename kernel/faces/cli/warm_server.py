@@ -32,11 +32,10 @@ import socket
 import sys
 import time
 
-from kiwi_mcp.kernel.faces.cli import warm
+from kiwi_mcp.kernel.faces.cli import warm, warm_wire
 
 __all__ = ["serve"]
 
-_MAX_REQUEST = 8 << 20
 _PRELOAD = ("yaml", "httpx", "numpy", "usearch.index", "tantivy", "tokenizers", "jsonschema")
 
 
@@ -198,7 +197,7 @@ class Server:
         self.last = time.monotonic()
         conn.settimeout(5)
         try:
-            fds, fields = _read_request(conn)
+            fds, fields = warm_wire.read_request(conn)
         except (OSError, ValueError) as exc:
             print(f"kiwi warm: a request refused: {exc}", file=sys.stderr)
             conn.close()
@@ -213,18 +212,18 @@ class Server:
 
     def _answer(self, conn: socket.socket, fds: list[int], fields: list[bytes]) -> None:
         if fields[1] != self.key:
-            _reply(conn, b"other")
+            warm_wire.reply(conn, b"other")
             conn.close()
             return
         if self._changed():
-            _reply(conn, b"stale")
+            self._drain()  # first: the lock is free for the one the client starts now
+            warm_wire.reply(conn, b"stale")
             conn.close()
-            self._drain()
             return
         for _attempt in range(2):
             pid, pipe = self.spare or self._fork_spare()
             self.spare = None
-            if _hand(pipe, conn, fds, fields):
+            if warm_wire.hand(pipe, conn, fds, fields):
                 break  # the child's first line to the client is its pid
         else:
             conn.close()
@@ -289,7 +288,7 @@ class Server:
             else:
                 line = b"exit %d" % os.waitstatus_to_exitcode(status)
             conn.setblocking(True)
-            _reply(conn, line)
+            warm_wire.reply(conn, line)
             conn.close()
             self.last = time.monotonic()
 
@@ -312,7 +311,7 @@ class Server:
                 self.spare[1].close()
             for fd in self.in_flight:
                 os.close(fd)
-            handed = _take(pipe)
+            handed = warm_wire.take(pipe)
             pipe.close()
             if handed is None:
                 os._exit(0)  # the server ended, or the client went away first
@@ -325,80 +324,6 @@ class Server:
                 sys.excepthook(*sys.exc_info())
         finally:
             os._exit(code)
-
-
-def _hand(pipe: socket.socket, conn: socket.socket, fds: list[int], fields: list[bytes]) -> bool:
-    """Give the spare at ``pipe`` the client's connection, streams and request."""
-    data = b"\0".join(fields)
-    try:
-        socket.send_fds(pipe, [len(data).to_bytes(4, "big")], [conn.fileno(), *fds])
-        pipe.sendall(data)
-    except OSError:
-        pipe.close()
-        return False
-    pipe.close()
-    return True
-
-
-def _take(pipe: socket.socket) -> tuple[int, list[int], list[bytes]] | None:
-    """In the spare: the connection, streams and request ``_hand`` sent, or None."""
-    header, fds, _, _ = socket.recv_fds(pipe, 4, 4)
-    if len(header) != 4 or len(fds) != 4:
-        for fd in fds:
-            os.close(fd)
-        return None
-    size = int.from_bytes(header, "big")
-    data = bytearray()
-    while len(data) < size:
-        chunk = pipe.recv(min(1 << 16, size - len(data)))
-        if not chunk:
-            return None
-        data += chunk
-    return fds[0], fds[1:], bytes(data).split(b"\0")
-
-
-def _read_request(conn: socket.socket) -> tuple[list[int], list[bytes]]:
-    header, fds, _, _ = socket.recv_fds(conn, 4, 3)
-    try:
-        if len(fds) != 3 or len(header) != 4:
-            raise ValueError("no standard streams passed")
-        _check_peer(conn)
-        size = int.from_bytes(header, "big")
-        if size > _MAX_REQUEST:
-            raise ValueError(f"a request of {size} bytes")
-        data = bytearray()
-        while len(data) < size:
-            chunk = conn.recv(min(1 << 16, size - len(data)))
-            if not chunk:
-                raise ValueError("the request ended early")
-            data += chunk
-        fields = bytes(data).split(b"\0")
-        if fields[0] != warm.FORMAT or len(fields) < 11:
-            raise ValueError("not a kiwi-warm 1 request")
-    except BaseException:
-        for fd in fds:
-            os.close(fd)
-        raise
-    return fds, fields
-
-
-def _check_peer(conn: socket.socket) -> None:
-    """Linux: the peer must be this user (the folder's mode already says so elsewhere)."""
-    peercred = getattr(socket, "SO_PEERCRED", None)
-    if peercred is None:
-        return
-    creds = conn.getsockopt(socket.SOL_SOCKET, peercred, 12)
-    uid = int.from_bytes(creds[4:8], sys.byteorder)
-    if uid != os.getuid():
-        raise ValueError(f"a peer of uid {uid}")
-
-
-def _reply(conn: socket.socket, line: bytes) -> bool:
-    try:
-        conn.sendall(line + b"\n")
-    except OSError:
-        return False
-    return True
 
 
 def _idle_seconds() -> float:

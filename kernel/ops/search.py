@@ -287,4 +287,4 @@ def left_out_count(
     status`` names each). Read as the search just left the indexes."""
     floor = min_level(kernel.settings.verify)
     with indexes(kernel, spaces, fresh=False) as held:
-        return sum(1 for i in held for row in i.state.left_out(floor) if row.kind in kinds)
+        return sum(i.state.left_out_count(floor, kinds) for i in held)

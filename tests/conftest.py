@@ -8,7 +8,10 @@ chosen by ``HYPOTHESIS_PROFILE`` (default ``ci``); ``strict`` restores Hypothesi
 
 from __future__ import annotations
 
+import glob
 import os
+import signal
+import time
 
 from hypothesis import HealthCheck, settings
 
@@ -21,3 +24,25 @@ settings.register_profile(
 )
 settings.register_profile("strict")
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+_SESSION_START = time.time()
+
+
+def pytest_sessionfinish(session: object, exitstatus: object) -> None:
+    """Stop a warm process a test started in a default folder (a test whose environment
+    lost ``KIWI_WARM=0``), and say so: none may outlive the suite."""
+    folders = [f"/tmp/kiwi-{os.getuid()}"]
+    if os.path.isabs(os.environ.get("XDG_RUNTIME_DIR", "")):
+        folders.append(os.path.join(os.environ["XDG_RUNTIME_DIR"], "kiwi"))
+    for folder in folders:
+        for pid_file in glob.glob(os.path.join(folder, "*.pid")):
+            try:
+                if os.stat(pid_file).st_mtime < _SESSION_START:
+                    continue  # the user's own
+                with open(pid_file, encoding="ascii") as kept:
+                    pid = int(kept.read().strip())
+                os.kill(pid, signal.SIGTERM)
+            except (OSError, ValueError):
+                continue
+            print(f"\nconftest: stopped warm process {pid} a test started in {folder}")

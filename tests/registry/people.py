@@ -52,6 +52,7 @@ class Person:
 
     def kernel(self) -> Kernel:
         env = {k: v for k, v in os.environ.items() if not k.startswith("KIWI_")}
+        env["KIWI_WARM"] = "0"  # a `kiwi` its tools start runs in-process
         settings = Settings(
             project_root=self.project,
             user_space=self.user_space,

@@ -19,6 +19,7 @@ from tests.registry.people import GREET, Person, person
 
 def _search(carol: Person, source: str, query: str, **env: str) -> dict[str, Any]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("KIWI_")}
+    base["KIWI_WARM"] = "0"  # a `kiwi` its tools start runs in-process
     contexts = ProjectContexts(
         [carol.project],
         env={**base, "KIWI_USER_SPACE": str(carol.user_space), "KIWI_VERIFY": "hash", **env},

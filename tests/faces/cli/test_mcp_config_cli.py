@@ -77,7 +77,7 @@ def test_the_written_entry_starts_a_server_that_lists_the_five_tools(project: Pr
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(project.root), **server["env"]},
+        env={"PATH": "/usr/bin:/bin", "HOME": str(project.root), "KIWI_WARM": "0", **server["env"]},
         cwd="/",
         text=True,
     )

@@ -167,6 +167,7 @@ def mcp_project(tmp_path: Path) -> McpProject:
         "HOME": str(tmp_path),
         "KIWI_USER_SPACE": str(user),
         "KIWI_AUTH_BACKEND": "file",
+        "KIWI_WARM": "0",  # in-process: tests/faces/cli/test_warm.py runs the warm process
     }
     project = McpProject(root=root, user=user, env=env)
     project.write("tools/greet.py", GREET)

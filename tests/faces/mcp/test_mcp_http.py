@@ -130,6 +130,7 @@ def shared_http(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedHttp
         "HOME": str(base),
         "KIWI_USER_SPACE": str(base / "user"),
         "KIWI_AUTH_BACKEND": "file",
+        "KIWI_WARM": "0",  # in-process: tests/faces/cli/test_warm.py runs the warm process
     }
     process = subprocess.Popen(
         [KIWI, "--project", str(base / "project"), "serve", "--http", "--port", "0"],

@@ -143,6 +143,7 @@ def shared_raw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RawServer]:
         "HOME": str(base),
         "KIWI_USER_SPACE": str(base / "user"),
         "KIWI_AUTH_BACKEND": "file",
+        "KIWI_WARM": "0",  # in-process: tests/faces/cli/test_warm.py runs the warm process
     }
     server = RawServer(McpProject(root=base / "project", user=base / "user", env=env))
     try:

@@ -33,7 +33,9 @@ if [ "$(node -p "require('$tools/node_modules/@modelcontextprotocol/conformance/
 fi
 
 work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+trap '"$kiwi" warm stop >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+# the commands below run through a warm process of their own (as a user's would), stopped at exit
+export KIWI_WARM_DIR="$work/warm"
 export KIWI="$kiwi" KIWI_USER_SPACE="$work/user" KIWI_AUTH_BACKEND=file
 export KIWI_CONFORMANCE_PROJECT="$work/project"
 "$kiwi" keys init >/dev/null

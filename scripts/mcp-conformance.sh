@@ -50,10 +50,13 @@ work="$(mktemp -d)"
 server_pid=""
 cleanup() {
     if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
+    "$kiwi" warm stop >/dev/null 2>&1 || true
     rm -rf "$work"
 }
 trap cleanup EXIT
 
+# the commands below run through a warm process of their own (as a user's would), stopped at exit
+export KIWI_WARM_DIR="$work/warm"
 export KIWI_USER_SPACE="$work/user"
 export KIWI_VERIFY=signed
 project="$work/project"

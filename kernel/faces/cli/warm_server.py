@@ -89,7 +89,7 @@ def _preload() -> None:
         load_model()
 
 
-def _stamps() -> tuple[tuple[str, int, int], ...]:
+def _stamps() -> list[tuple[str, tuple[int, int]]]:
     """What makes this process stale when it changes: every loaded Kiwi module's file and
     every ``sys.path`` folder (an installed or removed package changes its entries)."""
     paths = {p for p in sys.path if p}
@@ -97,15 +97,15 @@ def _stamps() -> tuple[tuple[str, int, int], ...]:
         path = getattr(module, "__file__", None)
         if path and module_name.startswith("kiwi_mcp"):
             paths.add(path)
-    out = []
-    for path in sorted(paths):
-        try:
-            info = os.stat(path)
-        except OSError:
-            out.append((path, -1, -1))
-        else:
-            out.append((path, info.st_mtime_ns, info.st_size))
-    return tuple(out)
+    return [(path, _stamp(path)) for path in sorted(paths)]
+
+
+def _stamp(path: str) -> tuple[int, int]:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return (-1, -1)
+    return (info.st_mtime_ns, info.st_size)
 
 
 class Server:
@@ -115,7 +115,7 @@ class Server:
         self.stem = stem
         self.lock = lock
         self.key = key.encode("utf-8", "surrogateescape")
-        self.stamps = [(path, (mtime, size)) for path, mtime, size in _stamps()]
+        self.stamps = _stamps()
         self.spare: tuple[int, socket.socket] | None = None
         self.in_flight: list[int] = []
         self.idle = _idle_seconds()
@@ -233,16 +233,7 @@ class Server:
         self.selector.register(conn, selectors.EVENT_READ, pid)
 
     def _changed(self) -> bool:
-        for path, stamp in self.stamps:
-            try:
-                info = os.stat(path)
-            except OSError:
-                if stamp != (-1, -1):
-                    return True
-                continue
-            if stamp != (info.st_mtime_ns, info.st_size):
-                return True
-        return False
+        return any(_stamp(path) != stamp for path, stamp in self.stamps)
 
     def _fork_spare(self) -> tuple[int, socket.socket]:
         """A child forked ahead of the next command, waiting for it on a socket pair (the

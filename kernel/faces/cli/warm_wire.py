@@ -28,23 +28,19 @@ def hand(pipe: socket.socket, conn: socket.socket, fds: list[int], fields: list[
 
 
 def take(pipe: socket.socket) -> tuple[int, list[int], list[bytes]] | None:
-    """In the spare: the connection, streams and request ``_hand`` sent, or None."""
+    """In the spare: the connection, streams and request ``hand`` sent, or None."""
     header, fds, _, _ = socket.recv_fds(pipe, 4, 4)
     if len(header) != 4 or len(fds) != 4:
         for fd in fds:
             os.close(fd)
         return None
-    size = int.from_bytes(header, "big")
-    data = bytearray()
-    while len(data) < size:
-        chunk = pipe.recv(min(1 << 16, size - len(data)))
-        if not chunk:
-            return None
-        data += chunk
-    return fds[0], fds[1:], bytes(data).split(b"\0")
+    data = _exactly(pipe, int.from_bytes(header, "big"))
+    return None if data is None else (fds[0], fds[1:], data.split(b"\0"))
 
 
 def read_request(conn: socket.socket) -> tuple[list[int], list[bytes]]:
+    """A client's three streams and request fields; ValueError when it is not one (its
+    streams closed)."""
     header, fds, _, _ = socket.recv_fds(conn, 4, 3)
     try:
         if len(fds) != 3 or len(header) != 4:
@@ -53,13 +49,10 @@ def read_request(conn: socket.socket) -> tuple[list[int], list[bytes]]:
         size = int.from_bytes(header, "big")
         if size > _MAX_REQUEST:
             raise ValueError(f"a request of {size} bytes")
-        data = bytearray()
-        while len(data) < size:
-            chunk = conn.recv(min(1 << 16, size - len(data)))
-            if not chunk:
-                raise ValueError("the request ended early")
-            data += chunk
-        fields = bytes(data).split(b"\0")
+        data = _exactly(conn, size)
+        if data is None:
+            raise ValueError("the request ended early")
+        fields = data.split(b"\0")
         if fields[0] != warm.FORMAT or len(fields) < 11:
             raise ValueError("not a kiwi-warm 1 request")
     except BaseException:
@@ -86,3 +79,14 @@ def reply(conn: socket.socket, line: bytes) -> bool:
     except OSError:
         return False
     return True
+
+
+def _exactly(sock: socket.socket, size: int) -> bytes | None:
+    """The next ``size`` bytes from ``sock``, or None when it ends first."""
+    data = bytearray()
+    while len(data) < size:
+        chunk = sock.recv(min(1 << 16, size - len(data)))
+        if not chunk:
+            return None
+        data += chunk
+    return bytes(data)
